@@ -1,0 +1,1 @@
+"""DetectX: a Telegram bot that finds objects in photos."""

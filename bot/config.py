@@ -1,0 +1,143 @@
+"""The bot's configuration: one settings class, read once at start and passed down."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class ConfigError(Exception):
+    """Configuration that cannot be used; the message lists every bad value, one per line."""
+
+
+class Settings(BaseSettings):
+    """Every variable of the contract, plus tuning knobs with safe defaults."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        protected_namespaces=(),
+    )
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    database_url: str = "sqlite+aiosqlite:///data/detectbot.db"
+    tfserving_address: str | None = None
+    model_name: str = "detector"
+    model_signature: str = "serving_default"
+    model_path: Path = Path("saved_model")
+    label_map: Path | None = None
+    min_score: float = Field(0.5, ge=0.0, le=1.0)
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    webhook_url: str | None = None
+    webhook_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    listen_host: str = "0.0.0.0"
+    listen_port: int = Field(8080, ge=0, le=65535)
+    webhook_path: str = "/telegram"
+
+    tfserving_timeout_s: float = Field(10.0, gt=0)
+    tfserving_retries: int = Field(3, ge=1, le=10)
+    max_image_pixels: int = Field(50_000_000, gt=0)
+    max_file_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    inference_max_side: int = Field(1024, ge=64)
+    max_concurrent_detections: int = Field(4, ge=1)
+    queue_notice_s: float = Field(3.0, ge=0)
+    user_rate_limit_per_minute: int = Field(10, ge=1)
+    album_quiet_s: float = Field(1.5, gt=0)
+    log_level: str = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            try:
+                return frozenset(int(p) for p in parts)
+            except ValueError as exc:
+                raise ValueError("must be comma-separated Telegram user ids, e.g. 123,456") from exc
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("tfserving_address", "webhook_url", "label_map", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("tfserving_address")
+    @classmethod
+    def _check_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError("must be host:port, e.g. tfserving:8500")
+        return value
+
+    @field_validator("telegram_api_url", "webhook_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value is not None else None
+
+    @field_validator("webhook_path")
+    @classmethod
+    def _check_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with /")
+        return value
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _secret_or_random(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value):
+            return secrets.token_urlsafe(32)
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr) -> SecretStr:
+        if not _SECRET_TOKEN.match(value.get_secret_value()):
+            raise ValueError("1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @property
+    def bot_token(self) -> str:
+        """The token, or ConfigError when it is missing (only `run` needs it)."""
+        if self.telegram_bot_token is None or not self.telegram_bot_token.get_secret_value():
+            raise ConfigError("TELEGRAM_BOT_TOKEN: required; get one from @BotFather")
+        return self.telegram_bot_token.get_secret_value()
+
+    @property
+    def webhook_mode(self) -> bool:
+        return self.webhook_url is not None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment and `.env` once; raise ConfigError naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "_".join(str(p) for p in err["loc"]).upper() or "settings"
+            lines.append(f"{name}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None

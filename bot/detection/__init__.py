@@ -1,0 +1,1 @@
+"""Detection: image in, objects out, annotated picture and per-class counts made."""

@@ -1,0 +1,1 @@
+"""Stand-ins for the outside services the bot talks to (TF Serving, Telegram Bot API)."""
