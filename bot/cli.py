@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     download = model_commands.add_parser("download", help="download a TF2 Detection Zoo model")
     download.add_argument("name", nargs="?", default=None, help="zoo model name")
     download.add_argument("--list", action="store_true", help="list known model names and sizes")
+    download.add_argument(
+        "--base-url",
+        default=None,
+        help="where the NAME.tar.gz archives live (default: the TF2 Detection Zoo)",
+    )
     return parser
 
 
@@ -55,7 +60,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "model":
         from bot.model_download import download_cli
 
-        return download_cli(settings, args.name, list_only=args.list)
+        return download_cli(settings, args.name, list_only=args.list, base_url=args.base_url)
     raise AssertionError(args.command)
 
 
