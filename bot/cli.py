@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     detect = commands.add_parser("detect", help="detect objects in image files, no Telegram")
     detect.add_argument("images", nargs="+", type=Path, metavar="IMG")
-    detect.add_argument("--out", type=Path, default=None, help="directory for annotated images")
+    detect.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="directory for annotated images, written as <stem>.detected.jpg (default: .)",
+    )
     detect.add_argument("--json", action="store_true", help="one JSON object per line per image")
     detect.add_argument("--min-score", type=float, default=None, help="confidence threshold 0..1")
 
@@ -66,6 +72,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         settings = load_settings()
     except ConfigError as exc:
