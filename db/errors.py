@@ -1,0 +1,21 @@
+"""Errors the persistence layer raises to its callers."""
+
+from __future__ import annotations
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened. str() is one line: masked URL and reason."""
+
+    def __init__(self, masked_url: str, reason: str) -> None:
+        self.masked_url = masked_url
+        self.reason = " ".join(reason.split()) or "unknown error"
+        super().__init__(f"database unavailable at {masked_url}: {self.reason}")
+
+
+class DuplicateDetection(Exception):
+    """This chat message already has a detection row (a redelivered update)."""
+
+    def __init__(self, chat_id: int, message_id: int) -> None:
+        self.chat_id = chat_id
+        self.message_id = message_id
+        super().__init__(f"chat {chat_id} message {message_id} already has a detection")

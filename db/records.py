@@ -1,0 +1,108 @@
+"""Plain values that go in and out of the Repository (no ORM objects leave db/)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Final, Literal
+
+
+class Unset(enum.Enum):
+    """Marks a keyword argument the caller did not pass (None is a real value)."""
+
+    UNSET = enum.auto()
+
+
+UNSET: Final = Unset.UNSET
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    id: int
+    chat_id: int
+    username: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    language_code: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatInfo:
+    id: int
+    type: str
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatSettings:
+    """A chat's settings; min_score None = the bot's default, empty class_filter = all."""
+
+    min_score: float | None = None
+    class_filter: frozenset[str] = frozenset()
+    auto_mode: bool = False
+
+
+@dataclass(frozen=True)
+class NewObject:
+    class_id: int
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+    """Normalized ymin, xmin, ymax, xmax."""
+
+
+@dataclass(frozen=True)
+class NewDetection:
+    user_id: int
+    chat_id: int
+    message_id: int
+    file_id: str | None
+    file_unique_id: str | None
+    width: int
+    height: int
+    model_name: str
+    model_version: str
+    inference_ms: float
+    total_ms: float
+    objects: Sequence[NewObject] = ()
+
+
+@dataclass(frozen=True)
+class FailedDetection:
+    user_id: int
+    chat_id: int
+    message_id: int
+    error_kind: str
+    file_id: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    detection_id: int
+    created_at: datetime
+    status: Literal["ok", "failed"]
+    counts: dict[str, int]
+    """Label → number of objects, most frequent first."""
+    error_kind: str | None
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Admin numbers. Totals, per_class, latency and top_users cover all time;
+    per_day covers the last `days` UTC days, oldest first (days without detections are
+    left out). Latency is over `ok` detections; p95 is the nearest-rank percentile.
+    top_users counts every detection (ok and failed): (user id, username, count)."""
+
+    users: int
+    chats: int
+    detections_ok: int
+    detections_failed: int
+    objects: int
+    per_class: list[tuple[str, int]] = field(default_factory=list)
+    per_day: list[tuple[date, int]] = field(default_factory=list)
+    avg_inference_ms: float | None = None
+    p95_inference_ms: float | None = None
+    top_users: list[tuple[int, str | None, int]] = field(default_factory=list)

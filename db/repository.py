@@ -1,0 +1,575 @@
+"""Everything the bot reads and writes, as async methods taking and returning plain values.
+
+Each method is one transaction in its own session, so concurrent handlers never share a
+session. A transaction that fails because MySQL dropped the connection (server restart,
+KILL, wait_timeout) or chose it as a deadlock victim is retried once on a fresh connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal, TypeVar, cast
+
+from sqlalchemy import (
+    CursorResult,
+    Date,
+    Executable,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.errors import DuplicateDetection
+from db.models import Chat, DetectedObject, Detection, Feedback, ProcessedUpdate, User
+from db.records import (
+    UNSET,
+    ChatInfo,
+    ChatSettings,
+    FailedDetection,
+    HistoryItem,
+    NewDetection,
+    NewObject,
+    Stats,
+    Unset,
+    UserInfo,
+)
+from db.types import utc_now
+
+__all__ = [
+    "UNSET",
+    "ChatInfo",
+    "ChatSettings",
+    "FailedDetection",
+    "HistoryItem",
+    "NewDetection",
+    "NewObject",
+    "Repository",
+    "Stats",
+    "UserInfo",
+]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_users = cast(Table, User.__table__)
+_chats = cast(Table, Chat.__table__)
+_detections = cast(Table, Detection.__table__)
+_objects = cast(Table, DetectedObject.__table__)
+_feedback = cast(Table, Feedback.__table__)
+_processed = cast(Table, ProcessedUpdate.__table__)
+
+_MYSQL_RETRYABLE = frozenset({1213, 2006, 2013, 2055})
+"""Deadlock victim; server gone away; lost connection during query / at handshake."""
+
+PROCESSED_UPDATES_KEEP = timedelta(days=2)
+"""Telegram redelivers an update for at most a day; older claims only take space."""
+_PRUNE_EVERY = 1024
+_ID_CHUNK = 500
+_PING_TIMEOUT_S = 5.0
+
+
+class Repository:
+    """The bot's persistence API. Construct once with the process's sessionmaker."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    async def upsert_user(self, user: UserInfo) -> bool:
+        """Register or refresh a user from any update; True if the user is new."""
+        values = {
+            "chat_id": user.chat_id,
+            "username": user.username,
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "language_code": user.language_code,
+            "last_seen_at": utc_now(),
+        }
+
+        async def work(session: AsyncSession) -> bool:
+            return await _update_or_insert(session, _users, {"id": user.id}, values)
+
+        return await self._transaction(work)
+
+    async def upsert_chat(self, chat: ChatInfo) -> None:
+        values = {"type": chat.type, "title": chat.title, "updated_at": utc_now()}
+
+        async def work(session: AsyncSession) -> None:
+            await _update_or_insert(session, _chats, {"id": chat.id}, values)
+
+        await self._transaction(work)
+
+    async def get_chat_settings(self, chat_id: int) -> ChatSettings:
+        async def work(session: AsyncSession) -> ChatSettings:
+            return await _read_chat_settings(session, chat_id)
+
+        return await self._transaction(work)
+
+    async def update_chat_settings(
+        self,
+        chat_id: int,
+        *,
+        min_score: float | Unset | None = UNSET,
+        class_filter: frozenset[str] | Unset = UNSET,
+        auto_mode: bool | Unset = UNSET,
+    ) -> ChatSettings:
+        """Change only the settings passed; returns the chat's settings afterwards."""
+        values: dict[str, Any] = {}
+        if min_score is not UNSET:
+            if min_score is not None and not 0.0 <= min_score <= 1.0:
+                raise ValueError(f"min_score must be between 0 and 1, got {min_score}")
+            values["min_score"] = min_score
+        if class_filter is not UNSET:
+            values["class_filter"] = "\n".join(sorted(class_filter)) or None
+        if auto_mode is not UNSET:
+            values["auto_mode"] = auto_mode
+
+        async def work(session: AsyncSession) -> ChatSettings:
+            if values:
+                await _update_or_insert(
+                    session,
+                    _chats,
+                    {"id": chat_id},
+                    {**values, "updated_at": utc_now()},
+                    insert_only={"type": "private" if chat_id > 0 else "group"},
+                )
+            return await _read_chat_settings(session, chat_id)
+
+        return await self._transaction(work)
+
+    async def claim_update(self, update_id: int) -> bool:
+        """True the first time an update id is seen, False for every later copy, across
+        restarts and processes (the primary key decides)."""
+
+        async def work(session: AsyncSession) -> None:
+            await session.execute(insert(_processed).values(update_id=update_id))
+
+        try:
+            await self._transaction(work)
+        except IntegrityError:
+            return False
+        if update_id % _PRUNE_EVERY == 0:
+            try:
+                await self.prune_processed_updates()
+            except DBAPIError:
+                log.warning("pruning processed_updates failed", exc_info=True)
+        return True
+
+    async def prune_processed_updates(self, older_than: timedelta = PROCESSED_UPDATES_KEEP) -> int:
+        """Forget update claims older than `older_than`; returns rows deleted. claim_update
+        calls this every 1024 update ids, so the table stays small without a scheduler."""
+        cutoff = utc_now() - older_than
+
+        async def work(session: AsyncSession) -> int:
+            return await _rowcount(
+                session, delete(_processed).where(_processed.c.created_at < cutoff)
+            )
+
+        return await self._transaction(work)
+
+    async def record_detection(self, detection: NewDetection) -> int:
+        """Store a successful detection and its objects in one transaction; its id.
+        DuplicateDetection when this chat message already has a detection."""
+        row = {
+            "user_id": detection.user_id,
+            "chat_id": detection.chat_id,
+            "message_id": detection.message_id,
+            "status": "ok",
+            "file_id": detection.file_id,
+            "file_unique_id": detection.file_unique_id,
+            "width": detection.width,
+            "height": detection.height,
+            "model_name": detection.model_name,
+            "model_version": detection.model_version,
+            "object_count": len(detection.objects),
+            "inference_ms": detection.inference_ms,
+            "total_ms": detection.total_ms,
+        }
+
+        async def work(session: AsyncSession) -> int:
+            detection_id = await _insert_detection(session, row)
+            if detection.objects:
+                await session.execute(
+                    insert(_objects), _object_rows(detection_id, detection.objects)
+                )
+            return detection_id
+
+        return await self._insert_with_user(detection.user_id, work)
+
+    async def record_failed_detection(self, failed: FailedDetection) -> int:
+        """Store an image the bot could not detect in, with the error kind; its id."""
+        row = {
+            "user_id": failed.user_id,
+            "chat_id": failed.chat_id,
+            "message_id": failed.message_id,
+            "status": "failed",
+            "error_kind": failed.error_kind[:64],
+            "file_id": failed.file_id,
+            "detail": failed.detail,
+            "object_count": 0,
+        }
+
+        async def work(session: AsyncSession) -> int:
+            return await _insert_detection(session, row)
+
+        return await self._insert_with_user(failed.user_id, work)
+
+    async def set_reply_file_id(self, detection_id: int, file_id: str) -> None:
+        """Remember the Telegram file id of the annotated photo the bot sent back."""
+
+        async def work(session: AsyncSession) -> None:
+            await session.execute(
+                update(_detections)
+                .where(_detections.c.id == detection_id)
+                .values(reply_file_id=file_id)
+            )
+
+        await self._transaction(work)
+
+    async def add_feedback(self, user_id: int, text: str, detection_id: int | None = None) -> int:
+        """Store a /feedback message; its id. A detection that no longer exists is dropped
+        from the row rather than losing the text."""
+
+        async def work(session: AsyncSession) -> int:
+            await _ensure_user(session, user_id)
+            linked = detection_id
+            if linked is not None and not await _detection_exists(session, linked):
+                linked = None
+            result = await session.execute(
+                insert(_feedback).values(user_id=user_id, detection_id=linked, text=text)
+            )
+            return _inserted_id(result)
+
+        return await self._transaction(work)
+
+    async def set_rating(self, user_id: int, detection_id: int, rating: int) -> bool:
+        """Rate a detection +1 or -1; one row per user and detection, a second press with
+        the other value updates it. False if the detection does not exist."""
+        if rating not in (1, -1):
+            raise ValueError(f"rating must be 1 or -1, got {rating}")
+        key = {"user_id": user_id, "detection_id": detection_id, "rating_slot": 1}
+
+        async def work(session: AsyncSession) -> bool:
+            if not await _detection_exists(session, detection_id):
+                return False
+            await _ensure_user(session, user_id)
+            await _update_or_insert(
+                session, _feedback, key, {"rating": rating, "updated_at": utc_now()}
+            )
+            return True
+
+        try:
+            return await self._transaction(work)
+        except IntegrityError:
+            return False
+
+    async def history(self, user_id: int, limit: int = 10) -> list[HistoryItem]:
+        """The user's most recent detections, newest first, with object counts per label."""
+        d = _detections
+
+        async def work(session: AsyncSession) -> list[HistoryItem]:
+            rows = (
+                await session.execute(
+                    select(d.c.id, d.c.created_at, d.c.status, d.c.error_kind)
+                    .where(d.c.user_id == user_id)
+                    .order_by(d.c.created_at.desc(), d.c.id.desc())
+                    .limit(limit)
+                )
+            ).all()
+            counts: dict[int, dict[str, int]] = {row.id: {} for row in rows}
+            if counts:
+                n = func.count().label("n")
+                per_label = await session.execute(
+                    select(_objects.c.detection_id, _objects.c.label, n)
+                    .where(_objects.c.detection_id.in_(list(counts)))
+                    .group_by(_objects.c.detection_id, _objects.c.label)
+                    .order_by(_objects.c.detection_id, n.desc(), _objects.c.label)
+                )
+                for detection_id, label, count in per_label:
+                    counts[detection_id][label] = count
+            return [
+                HistoryItem(
+                    detection_id=row.id,
+                    created_at=row.created_at,
+                    status=cast(Literal["ok", "failed"], row.status),
+                    counts=counts[row.id],
+                    error_kind=row.error_kind,
+                )
+                for row in rows
+            ]
+
+        return await self._transaction(work)
+
+    async def forget_user(self, user_id: int) -> int:
+        """Delete every row of this user (feedback, detections and their objects, their
+        private chat's settings, the user) in one transaction; returns rows deleted.
+        Other people's feedback on the user's detections stays, detached from them."""
+
+        async def work(session: AsyncSession) -> int:
+            d, f, o = _detections, _feedback, _objects
+            ids = list(
+                (await session.execute(select(d.c.id).where(d.c.user_id == user_id))).scalars()
+            )
+            deleted = await _rowcount(session, delete(f).where(f.c.user_id == user_id))
+            for chunk in _chunks(ids, _ID_CHUNK):
+                await session.execute(
+                    update(f).where(f.c.detection_id.in_(chunk)).values(detection_id=None)
+                )
+                deleted += await _rowcount(session, delete(o).where(o.c.detection_id.in_(chunk)))
+            deleted += await _rowcount(session, delete(d).where(d.c.user_id == user_id))
+            deleted += await _rowcount(session, delete(_chats).where(_chats.c.id == user_id))
+            deleted += await _rowcount(session, delete(_users).where(_users.c.id == user_id))
+            return deleted
+
+        return await self._transaction(work)
+
+    async def stats(self, days: int = 30, top: int = 10) -> Stats:
+        """Admin numbers, all computed by the database (see Stats for the time ranges)."""
+        since = datetime.combine(
+            utc_now().date() - timedelta(days=max(days, 1) - 1), datetime.min.time(), UTC
+        )
+        d, o = _detections, _objects
+
+        async def work(session: AsyncSession) -> Stats:
+            count = func.count().label("n")
+            users = await session.scalar(select(func.count()).select_from(_users))
+            chats = await session.scalar(select(func.count()).select_from(_chats))
+            by_status: dict[str, int] = {
+                status: n
+                for status, n in await session.execute(
+                    select(d.c.status, count).group_by(d.c.status)
+                )
+            }
+            objects = await session.scalar(select(func.count()).select_from(o))
+            per_class = (
+                await session.execute(
+                    select(o.c.label, count).group_by(o.c.label).order_by(count.desc(), o.c.label)
+                )
+            ).all()
+            day = func.date(d.c.created_at, type_=Date).label("day")
+            per_day = (
+                await session.execute(
+                    select(day, count).where(d.c.created_at >= since).group_by(day).order_by(day)
+                )
+            ).all()
+            timed = (d.c.status == "ok", d.c.inference_ms.is_not(None))
+            n_timed, avg = (
+                await session.execute(
+                    select(func.count(d.c.inference_ms), func.avg(d.c.inference_ms)).where(*timed)
+                )
+            ).one()
+            p95 = None
+            if n_timed:
+                p95 = await session.scalar(
+                    select(d.c.inference_ms)
+                    .where(*timed)
+                    .order_by(d.c.inference_ms)
+                    .limit(1)
+                    .offset(math.ceil(0.95 * n_timed) - 1)
+                )
+            busiest = (
+                select(d.c.user_id, count)
+                .group_by(d.c.user_id)
+                .order_by(count.desc(), d.c.user_id)
+                .limit(top)
+                .subquery()
+            )
+            top_users = (
+                await session.execute(
+                    select(busiest.c.user_id, _users.c.username, busiest.c.n)
+                    .join(_users, _users.c.id == busiest.c.user_id)
+                    .order_by(busiest.c.n.desc(), busiest.c.user_id)
+                )
+            ).all()
+            return Stats(
+                users=users or 0,
+                chats=chats or 0,
+                detections_ok=by_status.get("ok", 0),
+                detections_failed=by_status.get("failed", 0),
+                objects=objects or 0,
+                per_class=[(label, n) for label, n in per_class],
+                per_day=[(_as_date(day), n) for day, n in per_day],
+                avg_inference_ms=float(avg) if avg is not None else None,
+                p95_inference_ms=float(p95) if p95 is not None else None,
+                top_users=[(uid, name, n) for uid, name, n in top_users],
+            )
+
+        return await self._transaction(work)
+
+    async def ping(self) -> bool:
+        """True when the database answers a trivial query within a few seconds."""
+        try:
+            async with asyncio.timeout(_PING_TIMEOUT_S), self._sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+        except (DBAPIError, OSError, TimeoutError):
+            return False
+        return True
+
+    async def _insert_with_user(
+        self, user_id: int, work: Callable[[AsyncSession], Awaitable[int]]
+    ) -> int:
+        try:
+            return await self._transaction(work)
+        except _UnknownUser:
+
+            async def register(session: AsyncSession) -> None:
+                await _ensure_user(session, user_id)
+
+            await self._transaction(register)
+            return await self._transaction(work)
+
+    async def _transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        for attempt in (1, 2):
+            try:
+                async with self._sessionmaker() as session, session.begin():
+                    return await work(session)
+            except DBAPIError as exc:
+                if attempt == 1 and _is_retryable(exc):
+                    log.warning("database connection lost or deadlocked, retrying once: %s", exc)
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+
+async def _update_or_insert(
+    session: AsyncSession,
+    table: Table,
+    key: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    insert_only: dict[str, Any] | None = None,
+) -> bool:
+    """UPDATE the row with this key, or INSERT it; True if inserted. Portable (no
+    dialect-specific upsert); a concurrent insert of the same key falls back to UPDATE."""
+    where = [table.c[name] == value for name, value in key.items()]
+    if await _rowcount(session, update(table).where(*where).values(**values)):
+        return False
+    try:
+        async with session.begin_nested():
+            await session.execute(insert(table).values(**key, **values, **(insert_only or {})))
+    except IntegrityError:
+        if await _rowcount(session, update(table).where(*where).values(**values)):
+            return False
+        raise
+    return True
+
+
+async def _ensure_user(session: AsyncSession, user_id: int) -> None:
+    """Create a bare user row if the handler never registered this user (private chats
+    share the user's id), so a detection or feedback is never lost to a foreign key."""
+    if await session.scalar(select(_users.c.id).where(_users.c.id == user_id)) is not None:
+        return
+    try:
+        async with session.begin_nested():
+            await session.execute(insert(_users).values(id=user_id, chat_id=user_id))
+    except IntegrityError:
+        pass
+
+
+class _UnknownUser(Exception):
+    """The detection's user has no row yet (the handler never registered them)."""
+
+
+async def _insert_detection(session: AsyncSession, row: dict[str, Any]) -> int:
+    """Insert optimistically: the user is almost always registered already, so checking
+    first would cost a round trip on every write. A foreign-key miss aborts this
+    transaction; the caller then creates the user in its own and tries again (creating it
+    here, after InnoDB's gap lock from the failed check, would deadlock concurrent writers)."""
+    try:
+        return await _insert_detection_row(session, row)
+    except IntegrityError as exc:
+        if _is_foreign_key_violation(exc):
+            raise _UnknownUser from exc
+        raise
+
+
+async def _insert_detection_row(session: AsyncSession, row: dict[str, Any]) -> int:
+    try:
+        result = await session.execute(insert(_detections).values(**row))
+    except IntegrityError as exc:
+        if _is_unique_violation(exc):
+            raise DuplicateDetection(row["chat_id"], row["message_id"]) from exc
+        raise
+    return _inserted_id(result)
+
+
+async def _detection_exists(session: AsyncSession, detection_id: int) -> bool:
+    found = await session.scalar(select(_detections.c.id).where(_detections.c.id == detection_id))
+    return found is not None
+
+
+async def _read_chat_settings(session: AsyncSession, chat_id: int) -> ChatSettings:
+    c = _chats
+    row = (
+        await session.execute(
+            select(c.c.min_score, c.c.class_filter, c.c.auto_mode).where(c.c.id == chat_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return ChatSettings()
+    labels = frozenset(x for x in (row.class_filter or "").split("\n") if x)
+    return ChatSettings(min_score=row.min_score, class_filter=labels, auto_mode=bool(row.auto_mode))
+
+
+def _object_rows(detection_id: int, objects: Sequence[NewObject]) -> list[dict[str, Any]]:
+    return [
+        {
+            "detection_id": detection_id,
+            "class_id": obj.class_id,
+            "label": obj.label,
+            "score": obj.score,
+            "ymin": obj.box[0],
+            "xmin": obj.box[1],
+            "ymax": obj.box[2],
+            "xmax": obj.box[3],
+        }
+        for obj in objects
+    ]
+
+
+async def _rowcount(session: AsyncSession, statement: Executable) -> int:
+    result = await session.execute(statement)
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _inserted_id(result: Any) -> int:
+    key = cast(CursorResult[Any], result).inserted_primary_key
+    if key is None or key[0] is None:
+        raise RuntimeError("the database did not report the new row's id")
+    return int(key[0])
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _mysql_errno(exc: DBAPIError) -> int | None:
+    args = getattr(exc.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    return exc.connection_invalidated or _mysql_errno(exc) in _MYSQL_RETRYABLE
+
+
+def _is_foreign_key_violation(exc: IntegrityError) -> bool:
+    return _mysql_errno(exc) in (1216, 1452) or "FOREIGN KEY constraint failed" in str(exc.orig)
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    return _mysql_errno(exc) == 1062 or "UNIQUE constraint failed" in str(exc.orig)

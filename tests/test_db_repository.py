@@ -1,0 +1,310 @@
+"""Repository behaviour, each test on SQLite and on MariaDB."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from db.errors import DuplicateDetection
+from db.repository import (
+    ChatInfo,
+    ChatSettings,
+    FailedDetection,
+    NewDetection,
+    NewObject,
+    Repository,
+    UserInfo,
+)
+from db.session import create_engine, create_sessionmaker
+
+GROUP_ID = -1001234567890
+BIG_USER_ID = 2**33 + 7
+
+
+def detection(
+    user_id: int, chat_id: int, message_id: int, labels: tuple[str, ...] = ("person",)
+) -> NewDetection:
+    return NewDetection(
+        user_id=user_id,
+        chat_id=chat_id,
+        message_id=message_id,
+        file_id=f"file-{message_id}",
+        file_unique_id=f"uniq-{message_id}",
+        width=640,
+        height=480,
+        model_name="ssd_mobilenet_v1_coco",
+        model_version="1",
+        inference_ms=12.5,
+        total_ms=40.0,
+        objects=[
+            NewObject(class_id=i + 1, label=label, score=0.9, box=(0.1, 0.2, 0.5, 0.6))
+            for i, label in enumerate(labels)
+        ],
+    )
+
+
+async def count_rows(database_url: str, sql: str) -> int:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return int((await conn.execute(text(sql))).scalar_one())
+    finally:
+        await engine.dispose()
+
+
+async def test_upsert_user_registers_once_and_refreshes_names(repository: Repository) -> None:
+    assert await repository.upsert_user(UserInfo(5, 5, "ann", "Ann")) is True
+    assert await repository.upsert_user(UserInfo(5, 5, "ann_new", "Ann", "Lee", "de")) is False
+    assert await repository.upsert_user(UserInfo(5, 5, "ann_new", "Ann", "Lee", "de")) is False
+    stats = await repository.stats()
+    assert stats.users == 1
+
+
+async def test_group_id_and_user_id_above_2_pow_32_round_trip(
+    repository: Repository, database_url: str
+) -> None:
+    await repository.upsert_user(UserInfo(BIG_USER_ID, BIG_USER_ID, "big"))
+    await repository.upsert_chat(ChatInfo(GROUP_ID, "supergroup", "Group 😀"))
+    detection_id = await repository.record_detection(
+        detection(BIG_USER_ID, GROUP_ID, 2**40, ("dog",))
+    )
+    [item] = await repository.history(BIG_USER_ID)
+    assert item.detection_id == detection_id
+    assert item.counts == {"dog": 1}
+    assert (await repository.stats()).top_users == [(BIG_USER_ID, "big", 1)]
+    assert await count_rows(database_url, "SELECT chat_id FROM detections") == GROUP_ID
+    settings = await repository.update_chat_settings(GROUP_ID, auto_mode=True)
+    assert settings == ChatSettings(min_score=None, class_filter=frozenset(), auto_mode=True)
+
+
+async def test_chat_settings_default_then_change_only_what_is_passed(
+    repository: Repository,
+) -> None:
+    assert await repository.get_chat_settings(GROUP_ID) == ChatSettings()
+    await repository.upsert_chat(ChatInfo(GROUP_ID, "group", "Cats"))
+    await repository.update_chat_settings(GROUP_ID, min_score=0.35)
+    await repository.update_chat_settings(GROUP_ID, class_filter=frozenset({"cat", "dog"}))
+    settings = await repository.get_chat_settings(GROUP_ID)
+    assert settings == ChatSettings(0.35, frozenset({"cat", "dog"}), False)
+    settings = await repository.update_chat_settings(
+        GROUP_ID, min_score=None, class_filter=frozenset()
+    )
+    assert settings == ChatSettings(None, frozenset(), False)
+    assert await repository.update_chat_settings(7) == ChatSettings()
+    with pytest.raises(ValueError):
+        await repository.update_chat_settings(GROUP_ID, min_score=1.5)
+
+
+async def test_settings_for_unknown_chat_create_the_row(repository: Repository) -> None:
+    settings = await repository.update_chat_settings(-42, auto_mode=True, min_score=0.7)
+    assert settings == ChatSettings(0.7, frozenset(), True)
+    assert (await repository.stats()).chats == 1
+
+
+async def test_feedback_text_with_emoji_and_astral_characters_round_trips(
+    repository: Repository, database_url: str
+) -> None:
+    message = "Great bot 😀 — 𝒳 marks the spot 🐈‍⬛ 中文"
+    await repository.upsert_user(UserInfo(1, 1, "emoji_😀", "Zoë 𝒳"))
+    feedback_id = await repository.add_feedback(1, message)
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            stored = (
+                await conn.execute(
+                    text("SELECT text, detection_id FROM feedback WHERE id = :id"),
+                    {"id": feedback_id},
+                )
+            ).one()
+            names = (await conn.execute(text("SELECT username, first_name FROM users"))).one()
+    finally:
+        await engine.dispose()
+    assert stored.text == message
+    assert stored.detection_id is None
+    assert tuple(names) == ("emoji_😀", "Zoë 𝒳")
+
+
+async def test_feedback_on_a_vanished_detection_keeps_the_text(repository: Repository) -> None:
+    detection_id = await repository.record_detection(detection(1, 1, 10))
+    assert await repository.add_feedback(1, "nice", detection_id) > 0
+    assert await repository.add_feedback(1, "still here", 999_999) > 0
+    assert await repository.forget_user(1) == 1 + 2 + 1 + 1
+
+
+async def test_second_detection_for_the_same_message_is_refused(repository: Repository) -> None:
+    first = await repository.record_detection(detection(1, GROUP_ID, 77))
+    with pytest.raises(DuplicateDetection):
+        await repository.record_detection(detection(1, GROUP_ID, 77, ("cat", "cat")))
+    with pytest.raises(DuplicateDetection):
+        await repository.record_failed_detection(FailedDetection(1, GROUP_ID, 77, "corrupt"))
+    [item] = await repository.history(1)
+    assert item.detection_id == first
+    assert item.counts == {"person": 1}
+    assert await repository.record_detection(detection(1, GROUP_ID, 78)) != first
+
+
+async def test_failed_detection_is_stored_with_its_error_kind(repository: Repository) -> None:
+    await repository.record_failed_detection(
+        FailedDetection(3, 3, 1, "image_too_large", file_id="f", detail="60 MP")
+    )
+    [item] = await repository.history(3)
+    assert (item.status, item.error_kind, item.counts) == ("failed", "image_too_large", {})
+    stats = await repository.stats()
+    assert (stats.detections_ok, stats.detections_failed, stats.users) == (0, 1, 1)
+
+
+async def test_reply_file_id_is_stored(repository: Repository, database_url: str) -> None:
+    detection_id = await repository.record_detection(detection(1, 1, 1))
+    await repository.set_reply_file_id(detection_id, "AgACreply")
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            stored = await conn.scalar(text("SELECT reply_file_id FROM detections"))
+    finally:
+        await engine.dispose()
+    assert stored == "AgACreply"
+
+
+async def test_claim_update_is_true_once_even_after_a_restart(
+    repository: Repository, database_url: str
+) -> None:
+    assert await repository.claim_update(900_000_001) is True
+    assert await repository.claim_update(900_000_001) is False
+    engine = create_engine(database_url)
+    try:
+        restarted = Repository(create_sessionmaker(engine))
+        assert await restarted.claim_update(900_000_001) is False
+        assert await restarted.claim_update(900_000_002) is True
+    finally:
+        await engine.dispose()
+
+
+async def test_old_update_claims_are_pruned(repository: Repository, database_url: str) -> None:
+    for update_id in (1, 2, 3):
+        assert await repository.claim_update(update_id)
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE processed_updates SET created_at = '2000-01-01 00:00:00' "
+                    "WHERE update_id < 3"
+                )
+            )
+    finally:
+        await engine.dispose()
+    assert await repository.prune_processed_updates() == 2
+    assert await repository.claim_update(3) is False
+    assert await repository.claim_update(1) is True
+
+
+async def test_claims_prune_themselves_every_1024_updates(
+    repository: Repository, database_url: str
+) -> None:
+    for update_id in (5, 6):
+        assert await repository.claim_update(update_id)
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE processed_updates SET created_at = '2000-01-01 00:00:00'")
+            )
+    finally:
+        await engine.dispose()
+    assert await repository.claim_update(1023) is True
+    assert await count_rows(database_url, "SELECT COUNT(*) FROM processed_updates") == 3
+    assert await repository.claim_update(2048) is True
+    assert await count_rows(database_url, "SELECT COUNT(*) FROM processed_updates") == 2
+
+
+async def test_rating_flip_changes_the_one_row(repository: Repository, database_url: str) -> None:
+    detection_id = await repository.record_detection(detection(1, 1, 5))
+    assert await repository.set_rating(2, detection_id, 1) is True
+    assert await repository.set_rating(2, detection_id, -1) is True
+    assert await repository.set_rating(2, detection_id, -1) is True
+    await repository.add_feedback(2, "text feedback 1", detection_id)
+    await repository.add_feedback(2, "text feedback 2", detection_id)
+    ratings = "FROM feedback WHERE rating IS NOT NULL"
+    assert await count_rows(database_url, f"SELECT COUNT(*) {ratings}") == 1
+    assert await count_rows(database_url, f"SELECT rating {ratings}") == -1
+    assert await count_rows(database_url, "SELECT COUNT(*) FROM feedback") == 3
+    assert await repository.set_rating(2, 123_456, 1) is False
+    with pytest.raises(ValueError):
+        await repository.set_rating(2, detection_id, 0)
+
+
+async def test_history_is_newest_first_with_counts(repository: Repository) -> None:
+    for message_id, labels in [(1, ("dog",)), (2, ("person", "dog", "person")), (3, ())]:
+        await repository.record_detection(detection(8, 8, message_id, labels))
+    await repository.record_detection(detection(9, 9, 4, ("cat",)))
+    items = await repository.history(8, limit=2)
+    assert [item.counts for item in items] == [{}, {"person": 2, "dog": 1}]
+    assert list(items[1].counts) == ["person", "dog"]
+    assert items[0].created_at.tzinfo is not None
+    assert len(await repository.history(8)) == 3
+
+
+async def test_forget_removes_everything_of_one_user_and_nothing_of_another(
+    repository: Repository, database_url: str
+) -> None:
+    alice, bob = 11, BIG_USER_ID
+    for user in (alice, bob):
+        await repository.upsert_user(UserInfo(user, user, f"user{user}"))
+        await repository.upsert_chat(ChatInfo(user, "private"))
+        await repository.update_chat_settings(user, min_score=0.6)
+        await repository.add_feedback(user, f"hello from {user}")
+    alice_photo = await repository.record_detection(detection(alice, GROUP_ID, 1, ("cat", "dog")))
+    await repository.record_failed_detection(FailedDetection(alice, alice, 2, "corrupt"))
+    bob_photo = await repository.record_detection(detection(bob, GROUP_ID, 3, ("person",)))
+    await repository.set_rating(alice, alice_photo, 1)
+    await repository.set_rating(alice, bob_photo, -1)
+    await repository.set_rating(bob, alice_photo, 1)
+    await repository.add_feedback(bob, "about alice's photo", alice_photo)
+    await repository.claim_update(1)
+
+    before = await _table_counts(database_url)
+    deleted = await repository.forget_user(alice)
+
+    # alice: 1 user + 1 chat + 3 feedback + 2 detections + 2 objects
+    assert deleted == 9
+    for query in (
+        f"SELECT COUNT(*) FROM users WHERE id = {alice}",
+        f"SELECT COUNT(*) FROM detections WHERE user_id = {alice}",
+        f"SELECT COUNT(*) FROM feedback WHERE user_id = {alice}",
+    ):
+        assert await count_rows(database_url, query) == 0
+    assert await repository.history(alice) == []
+    assert await repository.get_chat_settings(alice) == ChatSettings()
+    after = await _table_counts(database_url)
+    assert after == {
+        "users": before["users"] - 1,
+        "chats": before["chats"] - 1,
+        "detections": before["detections"] - 2,
+        "detected_objects": before["detected_objects"] - 2,
+        "feedback": before["feedback"] - 3,
+        "processed_updates": before["processed_updates"],
+    }
+    assert [i.detection_id for i in await repository.history(bob)] == [bob_photo]
+    assert await repository.get_chat_settings(bob) == ChatSettings(0.6, frozenset(), False)
+    bob_feedback = await count_rows(
+        database_url, f"SELECT COUNT(*) FROM feedback WHERE user_id = {bob}"
+    )
+    assert bob_feedback == 3
+    assert await repository.forget_user(alice) == 0
+
+
+async def _table_counts(database_url: str) -> dict[str, int]:
+    tables = ("users", "chats", "detections", "detected_objects", "feedback", "processed_updates")
+    return {t: await count_rows(database_url, f"SELECT COUNT(*) FROM {t}") for t in tables}
+
+
+async def test_ping_answers_true(repository: Repository) -> None:
+    assert await repository.ping() is True
+
+
+async def test_ping_answers_false_when_the_database_is_unreachable() -> None:
+    engine = create_engine("mysql+aiomysql://u:secret@127.0.0.1:1/x")
+    try:
+        assert await Repository(create_sessionmaker(engine)).ping() is False
+    finally:
+        await engine.dispose()
