@@ -1,1 +1,152 @@
-"""Fixtures (being written)."""
+"""Bot fixtures: the Bot API stand-in, settings for a test bot, and the real Application running in
+polling mode against the stand-in (TF Serving stand-in with the real model, a fresh database)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from telegram import Update
+
+from bot.app import AnyApplication, build_application
+from bot.config import Settings
+from bot.services import Services, create_services
+from db.repository import Repository
+from tests.support.botapi_standin import ApiCall, BotApiStandIn, JSONDict
+from tests.support.tfserving_standin import TFServingStandIn
+
+ADMIN_ID = 9_000_000_001
+POLL_TIMEOUT_S = 1
+
+
+@dataclass
+class RunningBot:
+    """A started bot and the stand-in it talks to."""
+
+    application: AnyApplication
+    services: Services
+    api: BotApiStandIn
+    settings: Settings
+
+    @property
+    def repository(self) -> Repository:
+        return self.services.repository
+
+    def push(self, update: JSONDict) -> JSONDict:
+        return self.api.push_update(update)
+
+    async def deliver_directly(self, update: JSONDict) -> None:
+        """Hand an update to the application as the webhook server does (no getUpdates offset):
+        how Telegram's redelivery of an unacknowledged update reaches the bot."""
+        await self.application.update_queue.put(Update.de_json(update, self.application.bot))
+
+    async def send(
+        self,
+        update: JSONDict,
+        method: str,
+        timeout: float = 30.0,  # noqa: ASYNC109
+    ) -> ApiCall:
+        """Push `update` and return the next successful `method` call the bot makes after it."""
+        before = len([c for c in self.api.calls_to(method) if c.ok])
+        self.api.push_update(update)
+        calls = await self.api.wait_for(method, before + 1, timeout)
+        return calls[before]
+
+    async def stop(self) -> None:
+        application = self.application
+        try:
+            if application.updater is not None and application.updater.running:
+                await application.updater.stop()
+            if application.running:
+                await application.stop()
+            await application.shutdown()
+        finally:
+            await self.services.close()
+
+
+def make_bot_settings(
+    api: BotApiStandIn, database_url: str, tfserving: TFServingStandIn, **overrides: Any
+) -> Settings:
+    values: dict[str, Any] = {
+        "telegram_bot_token": api.token,
+        "telegram_api_url": api.url,
+        "database_url": database_url,
+        "tfserving_address": tfserving.address,
+        "model_name": tfserving.model_name,
+        "model_signature": "serving_default",
+        "label_map": None,
+        "min_score": 0.5,
+        "admin_ids": frozenset({ADMIN_ID}),
+        "webhook_url": None,
+        "listen_host": "127.0.0.1",
+        "listen_port": 0,
+        "tfserving_timeout_s": 10.0,
+        "tfserving_retries": 1,
+        "max_concurrent_detections": 4,
+        "queue_notice_s": 5.0,
+        "user_rate_limit_per_minute": 1000,
+        "album_quiet_s": 0.4,
+        "log_level": "INFO",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def botapi() -> AsyncIterator[BotApiStandIn]:
+    """A running Bot API stand-in on 127.0.0.1:<free port>."""
+    api = BotApiStandIn()
+    await api.start()
+    yield api
+    await api.stop()
+
+
+@pytest.fixture
+def bot_settings(
+    botapi: BotApiStandIn, database_url: str, tfserving_standin: TFServingStandIn
+) -> Settings:
+    """Settings of a test bot: the stand-ins, the test database, ADMIN_ID as the only admin."""
+    return make_bot_settings(botapi, database_url, tfserving_standin)
+
+
+async def start_polling_bot(settings: Settings, api: BotApiStandIn) -> RunningBot:
+    services = await create_services(settings)
+    application = build_application(services, webhook=False)
+    bot = RunningBot(application, services, api, settings)
+    try:
+        await application.initialize()
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0, timeout=POLL_TIMEOUT_S)
+    except BaseException:
+        await bot.stop()
+        raise
+    return bot
+
+
+StartBot = Callable[..., Awaitable[RunningBot]]
+
+
+@pytest.fixture
+async def start_bot(bot_settings: Settings, botapi: BotApiStandIn) -> AsyncIterator[StartBot]:
+    """Factory: `await start_bot(**setting_overrides)` starts a bot; all are stopped afterwards."""
+    started: list[RunningBot] = []
+
+    async def start(**overrides: Any) -> RunningBot:
+        settings = bot_settings.model_copy(update=overrides) if overrides else bot_settings
+        bot = await start_polling_bot(settings, botapi)
+        started.append(bot)
+        return bot
+
+    yield start
+    for bot in reversed(started):
+        await asyncio.wait_for(bot.stop(), 30)
+
+
+@pytest.fixture
+async def running_bot(start_bot: StartBot) -> RunningBot:
+    """The bot with the default test settings, polling the stand-in."""
+    return await start_bot()

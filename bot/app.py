@@ -1,0 +1,141 @@
+"""The python-telegram-bot `Application`: Bot API URLs, rate limiter, concurrency and every handler.
+
+Handlers are registered here explicitly, one callback per feature module, as in PTB's examples.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.services import Services
+from handlers import (
+    detect_command,
+    errors,
+    fallback,
+    feedback,
+    forget,
+    help,
+    history,
+    photo,
+    rating,
+    settings,
+    start,
+    stats,
+    updates,
+)
+from handlers.common import SERVICES_KEY
+
+logger = logging.getLogger(__name__)
+
+AnyApplication = Application[Any, Any, Any, Any, Any, Any]
+
+CONCURRENT_UPDATES = 32
+CONNECTION_POOL_SIZE = 64
+OVERALL_MAX_RATE = 30
+GROUP_MAX_RATE = 20
+RATE_LIMIT_RETRIES = 3
+MEDIA_WRITE_TIMEOUT_S = 60.0
+
+
+class DetectXApplication(Application[Any, Any, Any, Any, Any, Any]):
+    """Registers the bot's commands (setMyCommands) whenever it is initialized.
+
+    PTB calls `post_init` only from `run_polling`/`run_webhook`; the runner drives the
+    application itself (`async with application`), so the hook lives in `initialize`.
+    """
+
+    async def initialize(self) -> None:
+        already = self._initialized
+        await super().initialize()
+        if not already:
+            await post_init(self)
+
+
+async def post_init(application: AnyApplication) -> None:
+    """Tell Telegram the command list shown in clients' menus."""
+    try:
+        await application.bot.set_my_commands(list(help.COMMANDS))
+    except TelegramError as exc:
+        logger.warning("setMyCommands failed: %s", exc)
+
+
+def build_application(services: Services, *, webhook: bool) -> AnyApplication:
+    """The application for `services`; `webhook=True` leaves out the polling updater."""
+    settings = services.settings
+    api = settings.telegram_api_url
+    builder = (
+        ApplicationBuilder()
+        .application_class(DetectXApplication)
+        .token(settings.bot_token)
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=OVERALL_MAX_RATE,
+                overall_time_period=1,
+                group_max_rate=GROUP_MAX_RATE,
+                group_time_period=60,
+                max_retries=RATE_LIMIT_RETRIES,
+            )
+        )
+        .concurrent_updates(CONCURRENT_UPDATES)
+        .connection_pool_size(CONNECTION_POOL_SIZE)
+        .pool_timeout(30.0)
+        .media_write_timeout(MEDIA_WRITE_TIMEOUT_S)
+    )
+    if webhook:
+        builder = builder.updater(None)
+    application: AnyApplication = builder.build()
+    application.bot_data[SERVICES_KEY] = services
+    register_handlers(application)
+    return application
+
+
+def register_handlers(application: AnyApplication) -> None:
+    application.add_handler(TypeHandler(Update, updates.track_update), group=-1)
+
+    new = filters.UpdateType.MESSAGE
+    application.add_handler(CommandHandler("start", start.start, filters=new))
+    application.add_handler(CommandHandler("help", help.help_command, filters=new))
+    application.add_handler(feedback.feedback_conversation())
+    application.add_handler(CommandHandler("detect", detect_command.detect_command, filters=new))
+    application.add_handler(CommandHandler("settings", settings.settings_command, filters=new))
+    application.add_handler(CommandHandler("history", history.history, filters=new))
+    application.add_handler(CommandHandler("forget", forget.forget_command, filters=new))
+    application.add_handler(CommandHandler("stats", stats.stats, filters=new))
+
+    application.add_handler(CallbackQueryHandler(rating.rate, pattern=rating.RATE_PATTERN))
+    application.add_handler(
+        CallbackQueryHandler(settings.settings_button, pattern=rf"^{settings.CALLBACK_PREFIX}:")
+    )
+    application.add_handler(
+        CallbackQueryHandler(forget.forget_button, pattern=forget.FORGET_PATTERN)
+    )
+
+    application.add_handler(MessageHandler(photo.ALBUM_ITEM, photo.album_item))
+    application.add_handler(MessageHandler(photo.PRIVATE_PHOTO, photo.private_photo))
+    application.add_handler(MessageHandler(photo.GROUP_PHOTO, photo.group_photo))
+    application.add_handler(MessageHandler(fallback.PRIVATE_OTHER, fallback.other_message))
+
+    application.add_error_handler(errors.on_error)
+
+
+async def drain(application: AnyApplication) -> None:
+    """Wait until pending albums are answered and every photo being worked on is finished."""
+    services: Services = application.bot_data[SERVICES_KEY]
+    await services.albums.flush()
+    await services.limiter.wait_idle()

@@ -1,0 +1,98 @@
+"""Everything a handler needs, created once at start and closed at exit (no module-level state)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.albums import AlbumCollector
+from bot.config import Settings
+from bot.detection.detector import Detector
+from bot.detection.factory import create_detector
+from bot.detection.pipeline import DetectionPipeline
+from bot.labels import LabelMap
+from bot.limiter import DetectionLimiter
+from bot.metrics import Metrics
+from bot.ratelimit import UserRateLimit
+from db.repository import Repository
+from db.session import create_engine, create_sessionmaker
+
+logger = logging.getLogger(__name__)
+
+HEALTH_CHECK_TIMEOUT_S = 3.0
+
+
+@dataclass
+class Services:
+    """The bot's long-lived parts: detector, pipeline, database, metrics and limits."""
+
+    settings: Settings
+    detector: Detector
+    pipeline: DetectionPipeline
+    repository: Repository
+    engine: AsyncEngine
+    metrics: Metrics
+    labels: LabelMap
+    limiter: DetectionLimiter
+    user_rate: UserRateLimit = field(init=False)
+    albums: AlbumCollector = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.user_rate = UserRateLimit(self.settings.user_rate_limit_per_minute)
+        self.albums = AlbumCollector(self.settings.album_quiet_s)
+
+    async def health(self) -> dict[str, object]:
+        """State of the database and the detector, for /healthz."""
+        database, detector = await asyncio.gather(
+            _check(self.repository.ping()), _check(self.detector.healthy())
+        )
+        info = self.detector.info
+        return {
+            "database": "up" if database else "down",
+            "detector": "up" if detector else "down",
+            "model": info.name,
+            "version": info.version,
+        }
+
+    async def close(self) -> None:
+        """Stop background album work, close the detector and dispose of the engine."""
+        await self.albums.close()
+        try:
+            await self.detector.close()
+        finally:
+            await self.engine.dispose()
+
+
+async def _check(probe: Awaitable[bool]) -> bool:
+    try:
+        return bool(await asyncio.wait_for(probe, HEALTH_CHECK_TIMEOUT_S))
+    except Exception:
+        logger.warning("health check failed", exc_info=True)
+        return False
+
+
+async def create_services(settings: Settings) -> Services:
+    """Start the detector and open the database; raises DetectorError / LabelMapError on failure."""
+    detector = create_detector(settings)
+    await detector.start()
+    try:
+        pipeline = DetectionPipeline.from_settings(settings, detector)
+        engine = create_engine(settings.database_url)
+    except BaseException:
+        await detector.close()
+        raise
+    metrics = Metrics()
+    return Services(
+        settings=settings,
+        detector=detector,
+        pipeline=pipeline,
+        repository=Repository(create_sessionmaker(engine)),
+        engine=engine,
+        metrics=metrics,
+        labels=pipeline.labels,
+        limiter=DetectionLimiter(settings.max_concurrent_detections, metrics),
+    )

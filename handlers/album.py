@@ -1,0 +1,115 @@
+"""Albums: items arrive as separate updates; after a quiet period every photo is detected and the
+answer is one media group of annotated photos plus one summary message with per-photo counts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from telegram import Bot, InputMediaPhoto, Message, User
+from telegram.constants import ChatAction, ChatType
+from telegram.error import TelegramError
+
+from bot.services import Services
+from handlers.common import reply_parameters, reply_text, send_with_retry
+from handlers.detect_command import asks_for_detection
+from handlers.detection import (
+    RATE_LIMITED_TEXT,
+    Outcome,
+    chat_settings,
+    detect,
+    reply_with_outcome,
+    store_reply_file_id,
+)
+
+logger = logging.getLogger(__name__)
+
+MAX_MEDIA_GROUP = 10
+
+
+def collect_album_item(bot: Bot, services: Services, message: Message) -> None:
+    """Remember one album item; the album is answered once no item came for `album_quiet_s`."""
+    assert message.media_group_id is not None
+
+    async def on_complete(items: list[Message]) -> None:
+        await answer_album(bot, services, items)
+
+    services.albums.add(message.media_group_id, message, on_complete)
+
+
+async def answer_album(bot: Bot, services: Services, items: list[Message]) -> None:
+    items = sorted(items, key=lambda m: m.message_id)
+    photos = [m for m in items if m.photo or m.document is not None]
+    first = photos[0] if photos else None
+    if first is None or first.from_user is None:
+        return
+    requester: User = first.from_user
+    if first.chat.type != ChatType.PRIVATE and not any(
+        asks_for_detection(m, bot.username, bot.id) for m in items
+    ):
+        wanted = await chat_settings(services, first.chat_id)
+        if not wanted.auto_mode:
+            return
+    if not services.user_rate.allow(requester.id):
+        services.metrics.errors.labels(kind="user_rate_limited").inc()
+        await reply_text(bot, first, RATE_LIMITED_TEXT)
+        return
+    async with services.limiter.job():
+        try:
+            await bot.send_chat_action(first.chat_id, ChatAction.UPLOAD_PHOTO)
+        except TelegramError:
+            logger.debug("chat action failed", exc_info=True)
+        if len(photos) == 1:
+            await reply_with_outcome(bot, services, await detect(bot, services, first, requester))
+            return
+        outcomes = await asyncio.gather(*(detect(bot, services, m, requester) for m in photos))
+        await _send_album_answer(bot, services, first, outcomes)
+
+
+async def _send_album_answer(
+    bot: Bot, services: Services, first: Message, outcomes: list[Outcome]
+) -> None:
+    numbered = {id(o): n for n, o in enumerate(outcomes, start=1)}
+    done = [(o, o.result) for o in outcomes if o.result is not None]
+    for chunk_start in range(0, len(done), MAX_MEDIA_GROUP):
+        chunk = done[chunk_start : chunk_start + MAX_MEDIA_GROUP]
+        if len(chunk) == 1:
+            await reply_with_outcome(bot, services, chunk[0][0])
+            continue
+        first_outcome, first_result = chunk[0]
+        caption = f"{numbered[id(first_outcome)]}. {first_result.summary}"
+        media = [
+            InputMediaPhoto(result.annotated_jpeg, caption=caption if i == 0 else None)
+            for i, (_, result) in enumerate(chunk)
+        ]
+
+        async def send(media: list[InputMediaPhoto] = media) -> tuple[Message, ...]:
+            return await bot.send_media_group(
+                first.chat_id, media, reply_parameters=reply_parameters(first)
+            )
+
+        sent = await send_with_retry(
+            send, what=f"sendMediaGroup to chat {first.chat_id}", services=services
+        )
+        now = time.perf_counter()
+        for outcome, _ in chunk:
+            services.metrics.total_seconds.observe(now - outcome.started)
+        if sent:
+            for (outcome, _), message in zip(chunk, sent, strict=False):
+                await store_reply_file_id(services, outcome.detection_id, message)
+    lines = []
+    for number, outcome in enumerate(outcomes, start=1):
+        if outcome.result is not None:
+            lines.append(f"{number}. {outcome.result.summary}")
+        elif outcome.error is not None:
+            lines.append(f"{number}. {outcome.error.user_message}")
+    await send_with_retry(
+        lambda: bot.send_message(
+            first.chat_id,
+            "\n".join(lines)[:4096],
+            reply_parameters=reply_parameters(first),
+        ),
+        what=f"album summary to chat {first.chat_id}",
+        services=services,
+    )

@@ -1,0 +1,269 @@
+"""Detecting one photo for one person: download, detect, record, answer with the annotated image.
+
+Used by private photos, group triggers (`/detect`, captions, auto mode) and albums. Every failure
+gets a short reply; detections and failed attempts are recorded, and a database outage never
+stops the person from getting their image.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    User,
+)
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, TelegramError
+
+from bot.detection.errors import DetectionError, ImageTooLarge, NotAnImage
+from bot.detection.types import DetectionResult
+from bot.services import Services
+from db.errors import DuplicateDetection
+from db.records import ChatSettings, FailedDetection, NewDetection, NewObject
+from handlers.common import database_error, reply_parameters, reply_text, send_with_retry
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+)
+GENERIC_MIME_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
+TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+
+QUEUED_TEXT = "Lots of photos right now: yours is queued, I'll answer shortly."
+RATE_LIMITED_TEXT = (
+    "You're sending photos faster than I can look at them. "
+    "Please wait a minute and send that one again."
+)
+DOWNLOAD_FAILED_TEXT = "I couldn't download that file from Telegram. Please send it again."
+RATE_CALLBACK_PREFIX = "rate"
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """The file of a photo (largest size) or image document to detect."""
+
+    file_id: str
+    file_unique_id: str
+    file_size: int | None
+
+
+@dataclass
+class Outcome:
+    """What detecting one photo produced: a result (maybe unrecorded) or a failure."""
+
+    message: Message
+    result: DetectionResult | None = None
+    error: DetectionError | None = None
+    detection_id: int | None = None
+    started: float = 0.0
+
+
+def is_image_document(mime_type: str | None, file_name: str | None) -> bool:
+    if mime_type and mime_type.lower().startswith("image/"):
+        return True
+    if mime_type and mime_type.lower() not in GENERIC_MIME_TYPES:
+        return False
+    return file_name is not None and PurePath(file_name.lower()).suffix in IMAGE_SUFFIXES
+
+
+def has_image(message: Message) -> bool:
+    return bool(message.photo) or message.document is not None
+
+
+def image_source(message: Message) -> ImageSource:
+    """The image file of `message`; raises NotAnImage for a document that is not an image."""
+    if message.photo:
+        largest = max(message.photo, key=lambda size: size.width * size.height)
+        return ImageSource(largest.file_id, largest.file_unique_id, largest.file_size)
+    document = message.document
+    if document is None or not is_image_document(document.mime_type, document.file_name):
+        raise NotAnImage(
+            f"document {getattr(document, 'mime_type', None)!r} "
+            f"{getattr(document, 'file_name', None)!r}"
+        )
+    return ImageSource(document.file_id, document.file_unique_id, document.file_size)
+
+
+def rating_keyboard(detection_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    "👍", callback_data=f"{RATE_CALLBACK_PREFIX}:{detection_id}:1"
+                ),
+                InlineKeyboardButton(
+                    "👎", callback_data=f"{RATE_CALLBACK_PREFIX}:{detection_id}:-1"
+                ),
+            ]
+        ]
+    )
+
+
+async def chat_settings(services: Services, chat_id: int) -> ChatSettings:
+    """The chat's settings, or the defaults when the database is down."""
+    try:
+        return await services.repository.get_chat_settings(chat_id)
+    except Exception:
+        database_error(services, "get_chat_settings")
+        return ChatSettings()
+
+
+async def _download(bot: Bot, source: ImageSource, max_bytes: int) -> bytes:
+    limit = min(max_bytes, TELEGRAM_DOWNLOAD_LIMIT)
+    if source.file_size is not None and source.file_size > limit:
+        raise ImageTooLarge(f"file of {source.file_size} bytes over the {limit}-byte limit")
+    try:
+        file = await bot.get_file(source.file_id)
+    except BadRequest as exc:
+        if "too big" in str(exc).lower():
+            raise ImageTooLarge(f"getFile: {exc}") from exc
+        raise
+    if file.file_size is not None and file.file_size > limit:
+        raise ImageTooLarge(f"file of {file.file_size} bytes over the {limit}-byte limit")
+    return bytes(await file.download_as_bytearray())
+
+
+async def _notify_queued(bot: Bot, message: Message) -> None:
+    await reply_text(bot, message, QUEUED_TEXT)
+
+
+async def detect(bot: Bot, services: Services, message: Message, requester: User) -> Outcome:
+    """Download and detect the image of `message`, and record the attempt (ok or failed).
+
+    Never raises for bad input or a failing detector or database: the outcome carries the error.
+    """
+    outcome = Outcome(message, started=time.perf_counter())
+    settings = services.settings
+    source: ImageSource | None = None
+    try:
+        source = image_source(message)
+        wanted = await chat_settings(services, message.chat_id)
+        data = await _download(bot, source, settings.max_file_bytes)
+        min_score = wanted.min_score if wanted.min_score is not None else settings.min_score
+
+        async def on_queued() -> None:
+            await _notify_queued(bot, message)
+
+        async with services.limiter.slot(notice_after=settings.queue_notice_s, on_queued=on_queued):
+            outcome.result = await services.pipeline.run(
+                data, min_score=min_score, classes=wanted.class_filter or None
+            )
+    except DetectionError as exc:
+        outcome.error = exc
+    except TelegramError as exc:
+        logger.warning("download of %s failed: %s", source, exc)
+        outcome.error = DetectionError(f"download failed: {exc}", DOWNLOAD_FAILED_TEXT)
+        outcome.error.kind = "download_failed"
+    await _record(services, outcome, requester, source)
+    return outcome
+
+
+async def _record(
+    services: Services, outcome: Outcome, requester: User, source: ImageSource | None
+) -> None:
+    message = outcome.message
+    metrics = services.metrics
+    if outcome.error is not None:
+        metrics.detections.labels(status="failed").inc()
+        metrics.errors.labels(kind=outcome.error.kind).inc()
+        if isinstance(outcome.error, NotAnImage):
+            return
+        failed = FailedDetection(
+            user_id=requester.id,
+            chat_id=message.chat_id,
+            message_id=message.message_id,
+            error_kind=outcome.error.kind,
+            file_id=source.file_id if source else None,
+            detail=outcome.error.detail[:500],
+        )
+        try:
+            await services.repository.record_failed_detection(failed)
+        except Exception:
+            database_error(services, "record_failed_detection")
+        return
+    result = outcome.result
+    assert result is not None and source is not None
+    metrics.detections.labels(status="ok").inc()
+    metrics.inference_seconds.observe(result.inference_ms / 1000)
+    detection = NewDetection(
+        user_id=requester.id,
+        chat_id=message.chat_id,
+        message_id=message.message_id,
+        file_id=source.file_id,
+        file_unique_id=source.file_unique_id,
+        width=result.width,
+        height=result.height,
+        model_name=result.model_name,
+        model_version=result.model_version,
+        inference_ms=result.inference_ms,
+        total_ms=result.total_ms,
+        objects=[NewObject(o.class_id, o.label, o.score, o.box) for o in result.objects],
+    )
+    try:
+        outcome.detection_id = await services.repository.record_detection(detection)
+    except DuplicateDetection:
+        logger.info("chat %s message %s detected again", message.chat_id, message.message_id)
+    except Exception:
+        database_error(services, "record_detection")
+
+
+async def store_reply_file_id(services: Services, detection_id: int | None, sent: Message) -> None:
+    if detection_id is None or not sent.photo:
+        return
+    try:
+        await services.repository.set_reply_file_id(detection_id, sent.photo[-1].file_id)
+    except Exception:
+        database_error(services, "set_reply_file_id")
+
+
+async def detect_and_reply(bot: Bot, services: Services, message: Message, requester: User) -> None:
+    """The whole answer to one photo: rate limit, chat action, detection, reply, record."""
+    try:
+        image_source(message)
+    except NotAnImage as exc:
+        services.metrics.errors.labels(kind=exc.kind).inc()
+        await reply_text(bot, message, exc.user_message)
+        return
+    if not services.user_rate.allow(requester.id):
+        services.metrics.errors.labels(kind="user_rate_limited").inc()
+        await reply_text(bot, message, RATE_LIMITED_TEXT)
+        return
+    async with services.limiter.job():
+        try:
+            await bot.send_chat_action(message.chat_id, ChatAction.UPLOAD_PHOTO)
+        except TelegramError:
+            logger.debug("chat action failed", exc_info=True)
+        outcome = await detect(bot, services, message, requester)
+        await reply_with_outcome(bot, services, outcome)
+
+
+async def reply_with_outcome(bot: Bot, services: Services, outcome: Outcome) -> None:
+    message = outcome.message
+    if outcome.result is None:
+        assert outcome.error is not None
+        await reply_text(bot, message, outcome.error.user_message)
+        return
+    result = outcome.result
+    markup = rating_keyboard(outcome.detection_id) if outcome.detection_id is not None else None
+    sent = await send_with_retry(
+        lambda: bot.send_photo(
+            message.chat_id,
+            result.annotated_jpeg,
+            caption=result.summary,
+            reply_parameters=reply_parameters(message),
+            reply_markup=markup,
+        ),
+        what=f"sendPhoto to chat {message.chat_id}",
+        services=services,
+    )
+    services.metrics.total_seconds.observe(time.perf_counter() - outcome.started)
+    if sent is not None:
+        await store_reply_file_id(services, outcome.detection_id, sent)

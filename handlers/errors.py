@@ -1,0 +1,24 @@
+"""The application's error handler: log with the update, count, and tell the person."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+
+from handlers.common import Context, get_services, reply_text
+
+logger = logging.getLogger(__name__)
+
+SORRY_TEXT = "Sorry, something went wrong on my side. Please try again."
+
+
+async def on_error(update: object, context: Context) -> None:
+    services = get_services(context)
+    services.metrics.errors.labels(kind="handler").inc()
+    update_id = update.update_id if isinstance(update, Update) else None
+    logger.error("update %s: unhandled error", update_id, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        if update.callback_query is not None:
+            return
+        await reply_text(context.bot, update.effective_message, SORRY_TEXT)

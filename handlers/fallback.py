@@ -1,0 +1,31 @@
+"""Private messages no other handler took: nothing goes unanswered in a private chat."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import filters
+
+from bot.detection.errors import NotAnImage
+from handlers.common import Context, reply_text
+
+HINT_TEXT = "Send me a photo and I'll find the objects in it. /help shows what else I can do."
+OTHER_MEDIA = (
+    filters.VIDEO
+    | filters.ANIMATION
+    | filters.AUDIO
+    | filters.VOICE
+    | filters.VIDEO_NOTE
+    | filters.Sticker.ALL
+)
+PRIVATE_OTHER = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+
+
+async def other_message(update: Update, context: Context) -> None:
+    """Media that is not an image gets the not-an-image line; anything else a short hint."""
+    message = update.effective_message
+    if message is None:
+        return
+    if OTHER_MEDIA.check_update(update):
+        await reply_text(context.bot, message, NotAnImage.user_message)
+    else:
+        await reply_text(context.bot, message, HINT_TEXT)

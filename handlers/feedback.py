@@ -1,0 +1,76 @@
+"""/feedback <text>, or /feedback and then the next message (a conversation that /cancel ends)."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
+
+from handlers.common import Context, database_error, get_services, reply_text
+
+WAITING_FOR_TEXT = 1
+MAX_FEEDBACK_CHARS = 4000
+
+ASK_TEXT = "What would you like to tell us? Send it as one message, or /cancel."
+THANKS_TEXT = "Thanks for your feedback!"
+CANCELLED_TEXT = "Okay, no feedback sent."
+FAILED_TEXT = "Sorry, I couldn't save that right now. Please try again later."
+
+
+async def _save(update: Update, context: Context, text: str) -> None:
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None:
+        return
+    services = get_services(context)
+    try:
+        await services.repository.add_feedback(user.id, text[:MAX_FEEDBACK_CHARS])
+    except Exception:
+        database_error(services, "add_feedback")
+        await reply_text(context.bot, message, FAILED_TEXT)
+        return
+    await reply_text(context.bot, message, THANKS_TEXT)
+
+
+async def feedback_command(update: Update, context: Context) -> int:
+    message = update.effective_message
+    if message is None:
+        return ConversationHandler.END
+    text = " ".join(context.args or ()).strip()
+    if text:
+        await _save(update, context, text)
+        return ConversationHandler.END
+    await reply_text(context.bot, message, ASK_TEXT)
+    return WAITING_FOR_TEXT
+
+
+async def feedback_text(update: Update, context: Context) -> int:
+    message = update.effective_message
+    if message is not None and message.text:
+        await _save(update, context, message.text)
+    return ConversationHandler.END
+
+
+async def cancel(update: Update, context: Context) -> int:
+    if update.effective_message is not None:
+        await reply_text(context.bot, update.effective_message, CANCELLED_TEXT)
+    return ConversationHandler.END
+
+
+def feedback_conversation() -> ConversationHandler[Context]:
+    """Per user and per chat: in a group, only the person who typed /feedback is listened to."""
+    return ConversationHandler(
+        entry_points=[
+            CommandHandler("feedback", feedback_command, filters=filters.UpdateType.MESSAGE)
+        ],
+        states={
+            WAITING_FOR_TEXT: [
+                MessageHandler(
+                    filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, feedback_text
+                )
+            ],
+        },
+        fallbacks=[CommandHandler("cancel", cancel)],
+        per_user=True,
+        per_chat=True,
+        name="feedback",
+    )

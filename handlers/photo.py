@@ -1,0 +1,60 @@
+"""Photos and image documents: every one in a private chat; in groups only when asked (see
+`handlers.detect_command`) or in auto mode; albums are collected and answered together."""
+
+from __future__ import annotations
+
+from telegram import Message, Update
+from telegram.ext import filters
+
+from handlers.album import collect_album_item
+from handlers.common import Context, get_services
+from handlers.detect_command import asks_for_detection
+from handlers.detection import chat_settings, detect_and_reply, is_image_document
+
+
+class _InMediaGroup(filters.MessageFilter):
+    """Messages that are items of an album."""
+
+    __slots__ = ()
+
+    def filter(self, message: Message) -> bool:
+        return message.media_group_id is not None
+
+
+IN_ALBUM = _InMediaGroup(name="IN_ALBUM")
+IMAGE_LIKE = filters.PHOTO | filters.Document.ALL
+NEW_MESSAGE = filters.UpdateType.MESSAGE
+ALBUM_ITEM = NEW_MESSAGE & IN_ALBUM & (filters.PHOTO | filters.Document.ALL | filters.VIDEO)
+PRIVATE_PHOTO = NEW_MESSAGE & filters.ChatType.PRIVATE & IMAGE_LIKE & ~IN_ALBUM
+GROUP_PHOTO = NEW_MESSAGE & filters.ChatType.GROUPS & IMAGE_LIKE & ~IN_ALBUM
+
+
+async def private_photo(update: Update, context: Context) -> None:
+    """A photo or a document in a private chat: detect it (non-images get a short reply)."""
+    message = update.effective_message
+    if message is None or message.from_user is None:
+        return
+    await detect_and_reply(context.bot, get_services(context), message, message.from_user)
+
+
+async def group_photo(update: Update, context: Context) -> None:
+    """A photo in a group: detected when its caption asks for it or the group is in auto mode."""
+    message = update.effective_message
+    if message is None or message.from_user is None:
+        return
+    services = get_services(context)
+    if not asks_for_detection(message, context.bot.username, context.bot.id):
+        document = message.document
+        if document is not None and not is_image_document(document.mime_type, document.file_name):
+            return
+        wanted = await chat_settings(services, message.chat_id)
+        if not wanted.auto_mode:
+            return
+    await detect_and_reply(context.bot, services, message, message.from_user)
+
+
+async def album_item(update: Update, context: Context) -> None:
+    message = update.effective_message
+    if message is None or message.from_user is None:
+        return
+    collect_album_item(context.bot, get_services(context), message)

@@ -1,0 +1,17 @@
+"""/start: the user is already registered by the update tracker; explain the bot in two lines."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from handlers.common import Context, reply_text
+
+START_TEXT = (
+    "Hi! Send me a photo and I'll mark the objects I find and count them.\n"
+    "In groups, reply /detect to a photo or mention me in its caption. /help lists everything."
+)
+
+
+async def start(update: Update, context: Context) -> None:
+    if update.effective_message is not None:
+        await reply_text(context.bot, update.effective_message, START_TEXT)

@@ -1,0 +1,66 @@
+"""Runs before every handler (group -1): counts the update, drops copies of an update already
+handled (also across restarts: `processed_updates`), and registers the sender and chat."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop
+
+from db.records import ChatInfo, UserInfo
+from handlers.common import Context, database_error, get_services
+
+logger = logging.getLogger(__name__)
+
+UPDATE_TYPES = (
+    "message",
+    "edited_message",
+    "callback_query",
+    "channel_post",
+    "edited_channel_post",
+    "my_chat_member",
+    "chat_member",
+    "inline_query",
+    "message_reaction",
+)
+
+
+def update_type(update: Update) -> str:
+    for name in UPDATE_TYPES:
+        if getattr(update, name, None) is not None:
+            return name
+    return "other"
+
+
+async def track_update(update: Update, context: Context) -> None:
+    services = get_services(context)
+    services.metrics.updates.labels(type=update_type(update)).inc()
+    repository = services.repository
+    try:
+        first_time = await repository.claim_update(update.update_id)
+    except Exception:
+        database_error(services, "claim_update")
+        first_time = True
+    if not first_time:
+        logger.info("update %s already handled; dropped", update.update_id)
+        services.metrics.duplicate_updates.inc()
+        raise ApplicationHandlerStop
+    user = update.effective_user
+    chat = update.effective_chat
+    try:
+        if user is not None and not user.is_bot:
+            await repository.upsert_user(
+                UserInfo(
+                    id=user.id,
+                    chat_id=user.id,
+                    username=user.username,
+                    first_name=user.first_name,
+                    last_name=user.last_name,
+                    language_code=user.language_code,
+                )
+            )
+        if chat is not None:
+            await repository.upsert_chat(ChatInfo(id=chat.id, type=chat.type, title=chat.title))
+    except Exception:
+        database_error(services, "registering the sender")

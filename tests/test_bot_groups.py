@@ -1,0 +1,137 @@
+"""Groups: the bot acts on /detect replies, captions mentioning it or holding /detect, auto mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.bot_fixtures import RunningBot
+from tests.support.bot_helpers import expected_caption, image_size, rows
+
+GROUP = -1_001_234_567_890
+MEMBER = 5_000_000_101
+ADMIN = 5_000_000_102
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+def cat(photos_dir: Path) -> bytes:
+    return (photos_dir / "cat_chelsea.jpg").read_bytes()
+
+
+async def test_group_photo_without_mention_is_ignored(running_bot: RunningBot, cat: bytes) -> None:
+    api = running_bot.api
+    running_bot.push(api.group_photo_update(GROUP, MEMBER, cat, caption="look at my cat"))
+    running_bot.push(api.group_photo_update(GROUP, MEMBER, cat))
+    await api.wait_idle(quiet=1.5)
+
+    assert api.sent() == []
+    assert api.calls_to("getFile") == []
+    assert await rows(running_bot, "SELECT id FROM detections") == []
+
+
+async def test_group_caption_mentioning_bot_is_detected(
+    running_bot: RunningBot, cat: bytes, expected_detections: dict[str, Any]
+) -> None:
+    api = running_bot.api
+    update = api.group_photo_update(GROUP, MEMBER, cat, caption=f"@{api.bot_username} what is it?")
+    reply = await running_bot.send(update, "sendPhoto")
+
+    assert reply.chat_id == GROUP
+    assert reply.reply_to == update["message"]["message_id"]
+    assert reply.params["caption"] == expected_caption(expected_detections, "cat_chelsea.jpg")
+    image_size(reply.upload())
+    assert await rows(running_bot, "SELECT user_id, chat_id, status FROM detections") == [
+        (MEMBER, GROUP, "ok")
+    ]
+
+
+@sqlite_only
+async def test_group_caption_with_detect_command_is_detected(
+    running_bot: RunningBot, cat: bytes
+) -> None:
+    update = running_bot.api.group_photo_update(GROUP, MEMBER, cat, caption="/detect please")
+    reply = await running_bot.send(update, "sendPhoto")
+    assert reply.reply_to == update["message"]["message_id"]
+
+
+@sqlite_only
+async def test_group_caption_mentioning_another_bot_is_ignored(
+    running_bot: RunningBot, cat: bytes
+) -> None:
+    api = running_bot.api
+    running_bot.push(
+        api.group_photo_update(GROUP, MEMBER, cat, caption="@some_other_bot /detect@some_other_bot")
+    )
+    await api.wait_idle(quiet=1.0)
+    assert api.sent() == []
+
+
+async def test_detect_command_replying_to_photo_answers_the_photo(
+    running_bot: RunningBot, cat: bytes, expected_detections: dict[str, Any]
+) -> None:
+    api = running_bot.api
+    photo = api.group_photo_update(GROUP, MEMBER, cat)
+    running_bot.push(photo)
+    command = api.command_update(GROUP, ADMIN, "/detect", reply_to=photo["message"])
+    reply = await running_bot.send(command, "sendPhoto")
+
+    assert reply.chat_id == GROUP
+    assert reply.reply_to == photo["message"]["message_id"]
+    assert reply.params["caption"] == expected_caption(expected_detections, "cat_chelsea.jpg")
+    assert await rows(running_bot, "SELECT user_id, message_id FROM detections") == [
+        (ADMIN, photo["message"]["message_id"])
+    ]
+
+
+@sqlite_only
+async def test_detect_command_without_photo_explains_itself(running_bot: RunningBot) -> None:
+    api = running_bot.api
+    reply = await running_bot.send(api.command_update(GROUP, MEMBER, "/detect"), "sendMessage")
+    assert "Reply /detect to a photo" in reply.params["text"]
+
+
+async def _open_settings(bot: RunningBot, user: int) -> Any:
+    reply = await bot.send(bot.api.command_update(GROUP, user, "/settings"), "sendMessage")
+    return reply.result
+
+
+async def test_auto_mode_turned_on_by_admin_detects_every_group_photo(
+    running_bot: RunningBot, cat: bytes
+) -> None:
+    api = running_bot.api
+    api.set_member_status(GROUP, ADMIN, "administrator")
+    menu = await _open_settings(running_bot, ADMIN)
+    edit = await running_bot.send(api.callback_update(ADMIN, menu, "cfg:a"), "editMessageText")
+    assert "Auto mode: on" in edit.params["text"]
+
+    update = api.group_photo_update(GROUP, MEMBER, cat)
+    reply = await running_bot.send(update, "sendPhoto")
+    assert reply.reply_to == update["message"]["message_id"]
+    settings = await running_bot.repository.get_chat_settings(GROUP)
+    assert settings.auto_mode is True
+
+
+async def test_non_admin_cannot_change_group_settings(running_bot: RunningBot) -> None:
+    api = running_bot.api
+    menu = await _open_settings(running_bot, MEMBER)
+    answer = await running_bot.send(
+        api.callback_update(MEMBER, menu, "cfg:t:90"), "answerCallbackQuery"
+    )
+
+    assert "Only group admins" in answer.params["text"]
+    assert api.calls_to("editMessageText") == []
+    settings = await running_bot.repository.get_chat_settings(GROUP)
+    assert settings.min_score is None and settings.auto_mode is False
+
+
+@sqlite_only
+async def test_group_creator_can_change_group_threshold(running_bot: RunningBot) -> None:
+    api = running_bot.api
+    api.set_member_status(GROUP, ADMIN, "creator")
+    menu = await _open_settings(running_bot, ADMIN)
+    edit = await running_bot.send(api.callback_update(ADMIN, menu, "cfg:t:70"), "editMessageText")
+    assert "Threshold: 70%" in edit.params["text"]
+    assert (await running_bot.repository.get_chat_settings(GROUP)).min_score == pytest.approx(0.7)
