@@ -20,7 +20,7 @@ class Detector(Protocol):
         """Connect or load; learn the model's input/output facts. Raises DetectorError."""
 
     async def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
-        """All detections (unfiltered), boxes normalized to the image given. Raises DetectorError."""
+        """All detections, unfiltered, boxes normalized to the image given. Raises DetectorError."""
 
     async def healthy(self) -> bool:
         """True when the model is loaded and answering."""

@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 @dataclass(frozen=True)
 class Detections:
-    """Raw detector output for one image: parallel arrays, boxes normalized ymin, xmin, ymax, xmax."""
+    """One image's raw detections as parallel arrays; boxes normalized ymin, xmin, ymax, xmax."""
 
     boxes: npt.NDArray[np.float32]
     class_ids: npt.NDArray[np.int64]
