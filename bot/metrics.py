@@ -1,0 +1,78 @@
+"""Prometheus metrics of one running bot, in a registry of its own (never the global default)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+# From 10 ms (a small image on a warm model) to 30 s (a queued photo past the detector deadline).
+LATENCY_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    20.0,
+    30.0,
+)
+
+
+class Metrics:
+    """Counters, gauges and histograms the bot updates; `render()` is what GET /metrics serves."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.updates = Counter(
+            "detectx_updates",
+            "Telegram updates received, by update type.",
+            ["type"],
+            registry=self.registry,
+        )
+        self.detections = Counter(
+            "detectx_detections",
+            "Detections finished, by status (ok / failed).",
+            ["status"],
+            registry=self.registry,
+        )
+        self.inference_seconds = Histogram(
+            "detectx_inference_seconds",
+            "Time the detector took for one image (model call only).",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.total_seconds = Histogram(
+            "detectx_detection_seconds",
+            "Time from receiving a photo to the reply being sent, queueing included.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_length = Gauge(
+            "detectx_detection_queue_length",
+            "Detections waiting for a free slot.",
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "detectx_detections_in_flight",
+            "Detections currently running.",
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "detectx_errors",
+            "Errors, by kind (image, detector, database and Telegram error kinds).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.duplicate_updates = Counter(
+            "detectx_duplicate_updates",
+            "Updates dropped because their update_id was already handled.",
+            registry=self.registry,
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        """The Prometheus text exposition of this registry and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
