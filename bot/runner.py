@@ -38,8 +38,6 @@ SHUTDOWN_TIMEOUT_S = 30.0
 def run(settings: Settings) -> int:
     """Run the bot until SIGTERM/SIGINT; 0 after a clean stop, 1 when it cannot start."""
     settings.bot_token  # noqa: B018  (raises ConfigError before anything starts)
-    # httpx logs every request URL at INFO, and Bot API URLs contain the token.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     return asyncio.run(_main(settings))
 
 
