@@ -2,7 +2,8 @@
 
 Each method is one transaction in its own session, so concurrent handlers never share a
 session. A transaction that fails because MySQL dropped the connection (server restart,
-KILL, wait_timeout) or chose it as a deadlock victim is retried once on a fresh connection.
+KILL, wait_timeout) or chose it as a deadlock victim is retried, up to three attempts in
+all, on a fresh connection after a short random pause.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
@@ -44,6 +46,7 @@ from db.records import (
     UserInfo,
 )
 from db.types import utc_now
+from db.upsert import insert_if_missing, upsert
 
 __all__ = [
     "UNSET",
@@ -71,6 +74,10 @@ _processed = cast(Table, ProcessedUpdate.__table__)
 
 _MYSQL_RETRYABLE = frozenset({1213, 2006, 2013, 2055})
 """Deadlock victim; server gone away; lost connection during query / at handshake."""
+_ATTEMPTS = 3
+_CHAIN_DEPTH = 4
+_RETRY_PAUSE_S = 0.02
+"""Base of the random pause before a retry, so deadlocked peers do not collide again."""
 
 PROCESSED_UPDATES_KEEP = timedelta(days=2)
 """Telegram redelivers an update for at most a day; older claims only take space."""
@@ -86,28 +93,49 @@ class Repository:
         self._sessionmaker = sessionmaker
 
     async def upsert_user(self, user: UserInfo) -> bool:
-        """Register or refresh a user from any update; True if the user is new."""
-        values = {
-            "chat_id": user.chat_id,
-            "username": user.username,
-            "first_name": user.first_name,
-            "last_name": user.last_name,
-            "language_code": user.language_code,
-            "last_seen_at": utc_now(),
-        }
+        """Register or refresh a user from any update; True if the user is new.
+
+        On MySQL two concurrent first calls for one user may both say True."""
 
         async def work(session: AsyncSession) -> bool:
-            return await _update_or_insert(session, _users, {"id": user.id}, values)
+            known = await session.scalar(select(_users.c.id).where(_users.c.id == user.id))
+            await session.execute(_user_upsert(_dialect(session), user))
+            return known is None
 
         return await self._transaction(work)
 
     async def upsert_chat(self, chat: ChatInfo) -> None:
-        values = {"type": chat.type, "title": chat.title, "updated_at": utc_now()}
-
         async def work(session: AsyncSession) -> None:
-            await _update_or_insert(session, _chats, {"id": chat.id}, values)
+            await session.execute(_chat_upsert(_dialect(session), chat))
 
         await self._transaction(work)
+
+    async def register_update(
+        self, update_id: int, user: UserInfo | None, chat: ChatInfo | None
+    ) -> bool:
+        """Claim the update and register its sender and chat, in one transaction.
+
+        False when the update was claimed before (a copy): nothing else is written then."""
+
+        async def work(session: AsyncSession) -> None:
+            dialect = _dialect(session)
+            try:
+                await session.execute(insert(_processed).values(update_id=update_id))
+            except IntegrityError as exc:
+                if _is_unique_violation(exc):
+                    raise _AlreadyClaimed from exc
+                raise
+            if user is not None:
+                await session.execute(_user_upsert(dialect, user))
+            if chat is not None:
+                await session.execute(_chat_upsert(dialect, chat))
+
+        try:
+            await self._transaction(work)
+        except _AlreadyClaimed:
+            return False
+        await self._prune_now_and_then(update_id)
+        return True
 
     async def get_chat_settings(self, chat_id: int) -> ChatSettings:
         async def work(session: AsyncSession) -> ChatSettings:
@@ -136,12 +164,14 @@ class Repository:
 
         async def work(session: AsyncSession) -> ChatSettings:
             if values:
-                await _update_or_insert(
-                    session,
-                    _chats,
-                    {"id": chat_id},
-                    {**values, "updated_at": utc_now()},
-                    insert_only={"type": "private" if chat_id > 0 else "group"},
+                await session.execute(
+                    upsert(
+                        _dialect(session),
+                        _chats,
+                        {"id": chat_id},
+                        {**values, "updated_at": utc_now()},
+                        insert_only={"type": "private" if chat_id > 0 else "group"},
+                    )
                 )
             return await _read_chat_settings(session, chat_id)
 
@@ -158,12 +188,15 @@ class Repository:
             await self._transaction(work)
         except IntegrityError:
             return False
+        await self._prune_now_and_then(update_id)
+        return True
+
+    async def _prune_now_and_then(self, update_id: int) -> None:
         if update_id % _PRUNE_EVERY == 0:
             try:
                 await self.prune_processed_updates()
             except DBAPIError:
                 log.warning("pruning processed_updates failed", exc_info=True)
-        return True
 
     async def prune_processed_updates(self, older_than: timedelta = PROCESSED_UPDATES_KEEP) -> int:
         """Forget update claims older than `older_than`; returns rows deleted. claim_update
@@ -263,8 +296,10 @@ class Repository:
             if not await _detection_exists(session, detection_id):
                 return False
             await _ensure_user(session, user_id)
-            await _update_or_insert(
-                session, _feedback, key, {"rating": rating, "updated_at": utc_now()}
+            await session.execute(
+                upsert(
+                    _dialect(session), _feedback, key, {"rating": rating, "updated_at": utc_now()}
+                )
             )
             return True
 
@@ -429,39 +464,42 @@ class Repository:
             return await self._transaction(work)
 
     async def _transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        for attempt in (1, 2):
+        for attempt in range(1, _ATTEMPTS + 1):
             try:
                 async with self._sessionmaker() as session, session.begin():
                     return await work(session)
             except DBAPIError as exc:
-                if attempt == 1 and _is_retryable(exc):
-                    log.warning("database connection lost or deadlocked, retrying once: %s", exc)
-                    continue
-                raise
+                if attempt == _ATTEMPTS or not _is_retryable(exc):
+                    raise
+                log.warning(
+                    "database connection lost or deadlocked, retrying (%d of %d): %s",
+                    attempt + 1,
+                    _ATTEMPTS,
+                    exc,
+                )
+            await asyncio.sleep(random.uniform(0.5, 1.5) * _RETRY_PAUSE_S * attempt)
         raise AssertionError("unreachable")
 
 
-async def _update_or_insert(
-    session: AsyncSession,
-    table: Table,
-    key: dict[str, Any],
-    values: dict[str, Any],
-    *,
-    insert_only: dict[str, Any] | None = None,
-) -> bool:
-    """UPDATE the row with this key, or INSERT it; True if inserted. Portable (no
-    dialect-specific upsert); a concurrent insert of the same key falls back to UPDATE."""
-    where = [table.c[name] == value for name, value in key.items()]
-    if await _rowcount(session, update(table).where(*where).values(**values)):
-        return False
-    try:
-        async with session.begin_nested():
-            await session.execute(insert(table).values(**key, **values, **(insert_only or {})))
-    except IntegrityError:
-        if await _rowcount(session, update(table).where(*where).values(**values)):
-            return False
-        raise
-    return True
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _user_upsert(dialect: str, user: UserInfo) -> Executable:
+    values = {
+        "chat_id": user.chat_id,
+        "username": user.username,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "language_code": user.language_code,
+        "last_seen_at": utc_now(),
+    }
+    return upsert(dialect, _users, {"id": user.id}, values)
+
+
+def _chat_upsert(dialect: str, chat: ChatInfo) -> Executable:
+    values = {"type": chat.type, "title": chat.title, "updated_at": utc_now()}
+    return upsert(dialect, _chats, {"id": chat.id}, values)
 
 
 async def _ensure_user(session: AsyncSession, user_id: int) -> None:
@@ -469,11 +507,13 @@ async def _ensure_user(session: AsyncSession, user_id: int) -> None:
     share the user's id), so a detection or feedback is never lost to a foreign key."""
     if await session.scalar(select(_users.c.id).where(_users.c.id == user_id)) is not None:
         return
-    try:
-        async with session.begin_nested():
-            await session.execute(insert(_users).values(id=user_id, chat_id=user_id))
-    except IntegrityError:
-        pass
+    await session.execute(
+        insert_if_missing(_dialect(session), _users, {"id": user_id, "chat_id": user_id})
+    )
+
+
+class _AlreadyClaimed(Exception):
+    """register_update found the update id claimed before."""
 
 
 class _UnknownUser(Exception):
@@ -564,7 +604,19 @@ def _mysql_errno(exc: DBAPIError) -> int | None:
 
 
 def _is_retryable(exc: DBAPIError) -> bool:
-    return exc.connection_invalidated or _mysql_errno(exc) in _MYSQL_RETRYABLE
+    """A lost connection or a deadlock, also when it surfaces as the error that followed it
+    (MySQL rolls back the whole transaction of a deadlock victim, so the next statement,
+    e.g. ROLLBACK TO SAVEPOINT, fails with 1305 "savepoint does not exist")."""
+    seen: BaseException | None = exc
+    for _ in range(_CHAIN_DEPTH):
+        if seen is None:
+            break
+        if isinstance(seen, DBAPIError) and (
+            seen.connection_invalidated or _mysql_errno(seen) in _MYSQL_RETRYABLE
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _is_foreign_key_violation(exc: IntegrityError) -> bool:

@@ -36,7 +36,10 @@ def is_mysql(url: URL) -> bool:
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    """One async engine per process. MySQL: utf8mb4, UTC session, pre-ping and recycle.
+    """One async engine per process. MySQL: utf8mb4, UTC session, pre-ping and recycle,
+    READ COMMITTED (each statement sees what others committed; no gap locks, so writers
+    registering new rows side by side do not deadlock; needs row- or mixed-format binlog,
+    the server default).
     SQLite: parent directory created; WAL, foreign keys and a busy timeout on every
     connection; every transaction starts with BEGIN IMMEDIATE so concurrent writers wait
     for the lock instead of failing on a read-to-write upgrade."""
@@ -50,6 +53,7 @@ def create_engine(database_url: str) -> AsyncEngine:
             pool_recycle=MYSQL_POOL_RECYCLE_S,
             pool_size=10,
             pool_reset_on_return=None,
+            isolation_level="READ COMMITTED",
             connect_args={"connect_timeout": MYSQL_CONNECT_TIMEOUT_S},
         )
         event.listen(engine.sync_engine, "connect", _on_mysql_connect)

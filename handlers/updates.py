@@ -1,5 +1,6 @@
 """Runs before every handler (group -1): counts the update, drops copies of an update already
-handled (also across restarts: `processed_updates`), and registers the sender and chat."""
+handled (also across restarts: `processed_updates`), and registers the sender and chat; claim
+and registration are one database transaction."""
 
 from __future__ import annotations
 
@@ -36,31 +37,33 @@ def update_type(update: Update) -> str:
 async def track_update(update: Update, context: Context) -> None:
     services = get_services(context)
     services.metrics.updates.labels(type=update_type(update)).inc()
-    repository = services.repository
     try:
-        first_time = await repository.claim_update(update.update_id)
+        first_time = await services.repository.register_update(
+            update.update_id, sender_info(update), chat_info(update)
+        )
     except Exception:
-        database_error(services, "claim_update")
+        database_error(services, "registering the update")
         first_time = True
     if not first_time:
         logger.info("update %s already handled; dropped", update.update_id)
         services.metrics.duplicate_updates.inc()
         raise ApplicationHandlerStop
+
+
+def sender_info(update: Update) -> UserInfo | None:
     user = update.effective_user
+    if user is None or user.is_bot:
+        return None
+    return UserInfo(
+        id=user.id,
+        chat_id=user.id,
+        username=user.username,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        language_code=user.language_code,
+    )
+
+
+def chat_info(update: Update) -> ChatInfo | None:
     chat = update.effective_chat
-    try:
-        if user is not None and not user.is_bot:
-            await repository.upsert_user(
-                UserInfo(
-                    id=user.id,
-                    chat_id=user.id,
-                    username=user.username,
-                    first_name=user.first_name,
-                    last_name=user.last_name,
-                    language_code=user.language_code,
-                )
-            )
-        if chat is not None:
-            await repository.upsert_chat(ChatInfo(id=chat.id, type=chat.type, title=chat.title))
-    except Exception:
-        database_error(services, "registering the sender")
+    return None if chat is None else ChatInfo(id=chat.id, type=chat.type, title=chat.title)

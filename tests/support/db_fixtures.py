@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -25,6 +26,8 @@ from db.repository import Repository
 from db.session import create_engine, create_sessionmaker
 
 DEFAULT_MYSQL_URL = "mysql+aiomysql://root@127.0.0.1:3306/detectx_test?charset=utf8mb4"
+UNKNOWN_THREAD = "1094"
+"""KILL of a connection that closed since it was listed."""
 
 
 def mysql_base_url() -> str | None:
@@ -77,7 +80,11 @@ async def drop_mysql_database(url: str) -> None:
                 {"db": parsed.database},
             )
             for (connection_id,) in leftover.all():
-                await conn.execute(text(f"KILL {int(connection_id)}"))
+                try:
+                    await conn.execute(text(f"KILL {int(connection_id)}"))
+                except OperationalError as exc:
+                    if UNKNOWN_THREAD not in str(exc.orig):
+                        raise
             await conn.execute(text(f"DROP DATABASE IF EXISTS `{parsed.database}`"))
     finally:
         await admin.dispose()

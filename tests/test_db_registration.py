@@ -1,0 +1,173 @@
+"""Registering senders and chats from many concurrent first updates (what track_update does)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiomysql
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from db.repository import ChatInfo, Repository, UserInfo
+from db.session import create_engine
+
+USERS = [7_000_000_000 + n for n in range(8)]
+UPDATES = 40
+
+
+def sender(update_id: int) -> UserInfo:
+    user_id = USERS[update_id % len(USERS)]
+    return UserInfo(user_id, user_id, f"user{user_id}", "Ann", None, "en")
+
+
+def private_chat(update_id: int) -> ChatInfo:
+    return ChatInfo(USERS[update_id % len(USERS)], "private")
+
+
+async def table_ids(database_url: str, table: str) -> set[int]:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return set((await conn.execute(text(f"SELECT id FROM {table}"))).scalars())
+    finally:
+        await engine.dispose()
+
+
+async def test_concurrent_first_updates_of_new_users_register_everyone_without_deadlocks(
+    repository: Repository, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def first_update(update_id: int) -> bool:
+        return await repository.register_update(
+            update_id, sender(update_id), private_chat(update_id)
+        )
+
+    with caplog.at_level(logging.WARNING, logger="db.repository"):
+        claimed = await asyncio.wait_for(
+            asyncio.gather(*(first_update(n) for n in range(UPDATES))), timeout=120
+        )
+
+    assert claimed == [True] * UPDATES
+    assert await table_ids(database_url, "users") == set(USERS)
+    assert await table_ids(database_url, "chats") == set(USERS)
+    assert "Deadlock" not in caplog.text
+
+
+async def test_concurrent_separate_upserts_of_new_users_all_succeed(
+    repository: Repository, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def first_update(update_id: int) -> None:
+        assert await repository.claim_update(update_id)
+        await repository.upsert_user(sender(update_id))
+        await repository.upsert_chat(private_chat(update_id))
+
+    with caplog.at_level(logging.WARNING, logger="db.repository"):
+        await asyncio.wait_for(
+            asyncio.gather(*(first_update(n) for n in range(UPDATES))), timeout=120
+        )
+
+    assert await table_ids(database_url, "users") == set(USERS)
+    assert await table_ids(database_url, "chats") == set(USERS)
+    assert "Deadlock" not in caplog.text
+
+
+async def test_register_update_drops_a_copy_without_touching_the_sender(
+    repository: Repository, database_url: str
+) -> None:
+    user = UserInfo(42, 42, "first")
+    assert await repository.register_update(1, user, ChatInfo(42, "private")) is True
+    renamed = UserInfo(42, 42, "renamed")
+    assert await repository.register_update(1, renamed, ChatInfo(-5, "group", "G")) is False
+
+    assert await table_ids(database_url, "chats") == {42}
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            name = await conn.scalar(text("SELECT username FROM users WHERE id = 42"))
+    finally:
+        await engine.dispose()
+    assert name == "first"
+
+
+async def test_register_update_refreshes_a_known_sender_and_chat(
+    repository: Repository, database_url: str
+) -> None:
+    assert await repository.register_update(1, UserInfo(42, 42, "old"), ChatInfo(-5, "group", "A"))
+    assert await repository.register_update(2, UserInfo(42, 42, "new"), ChatInfo(-5, "group", "B"))
+    assert await repository.register_update(3, None, None)
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            user = (await conn.execute(text("SELECT username FROM users"))).scalars().all()
+            chat = (await conn.execute(text("SELECT title FROM chats"))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert (user, chat) == (["new"], ["B"])
+
+
+@pytest.mark.parametrize("database_url", ["mariadb"], indirect=True)
+async def test_registration_chosen_as_deadlock_victim_is_retried_and_kept(
+    repository: Repository, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another writer locks the chat, then the user the registration holds: InnoDB rolls
+    back the lighter transaction (the registration); it is retried and nothing is lost."""
+    await repository.register_update(1, UserInfo(42, 42, "old"), ChatInfo(42, "private"))
+    url = make_url(database_url)
+    other = await aiomysql.connect(
+        host=url.host or "127.0.0.1",
+        port=url.port or 3306,
+        user=url.username or "root",
+        password=url.password or "",
+        db=url.database,
+    )
+    try:
+        async with other.cursor() as cursor:
+            await cursor.execute("BEGIN")
+            await cursor.executemany(
+                "INSERT INTO processed_updates (update_id) VALUES (%s)",
+                [(n,) for n in range(1000, 1300)],
+            )
+            await cursor.execute("SELECT id FROM chats WHERE id = 42 FOR UPDATE")
+            with caplog.at_level(logging.WARNING, logger="db.repository"):
+                registering = asyncio.create_task(
+                    repository.register_update(2, UserInfo(42, 42, "new"), ChatInfo(42, "private"))
+                )
+                await wait_for_lock_wait(database_url)
+                await cursor.execute("SELECT id FROM users WHERE id = 42 FOR UPDATE")
+                await other.commit()
+                assert await asyncio.wait_for(registering, timeout=30) is True
+    finally:
+        other.close()
+
+    assert "Deadlock" in caplog.text and "retrying" in caplog.text
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            name = await conn.scalar(text("SELECT username FROM users WHERE id = 42"))
+            claimed = await conn.scalar(
+                text("SELECT COUNT(*) FROM processed_updates WHERE update_id = 2")
+            )
+    finally:
+        await engine.dispose()
+    assert (name, claimed) == ("new", 1)
+
+
+LOCK_WAITS = text(
+    "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_state = 'LOCK WAIT'"
+)
+
+
+async def wait_for_lock_wait(database_url: str) -> None:
+    """Return once some transaction waits for a row lock (within 10 s)."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            for _ in range(1000):
+                if await conn.scalar(LOCK_WAITS):
+                    return
+                await asyncio.sleep(0.01)
+    finally:
+        await engine.dispose()
+    raise AssertionError("the registration never waited for the chat's lock")
