@@ -530,8 +530,8 @@ def report(
         )
         print(f"- webhook ack p99, {name}: {percentile(run.ack_ms, 0.99):.1f} ms [<= 50 ms]")
     print(
-        "('flood limit lifted' is a diagnostic: python-telegram-bot's AIORateLimiter raised from "
-        "30 requests/s;\n Telegram itself allows about 30 messages/s, so the shipped bot stays "
+        "('flood limit lifted' is a diagnostic: the bot's message rate limiter raised from "
+        "30 messages/s;\n Telegram itself allows about 30 messages/s, so the shipped bot stays "
         "under that.)"
     )
 

@@ -11,7 +11,6 @@ from typing import Any
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -21,6 +20,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.flood_limit import MessageRateLimiter
 from bot.services import Services
 from handlers import (
     detect_command,
@@ -48,6 +48,7 @@ CONNECTION_POOL_SIZE = 64
 OVERALL_MAX_RATE = 30
 GROUP_MAX_RATE = 20
 RATE_LIMIT_RETRIES = 3
+POOL_TIMEOUT_S = 30.0
 MEDIA_WRITE_TIMEOUT_S = 60.0
 
 
@@ -84,7 +85,7 @@ def build_application(services: Services, *, webhook: bool) -> AnyApplication:
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .rate_limiter(
-            AIORateLimiter(
+            MessageRateLimiter(
                 overall_max_rate=OVERALL_MAX_RATE,
                 overall_time_period=1,
                 group_max_rate=GROUP_MAX_RATE,
@@ -94,7 +95,7 @@ def build_application(services: Services, *, webhook: bool) -> AnyApplication:
         )
         .concurrent_updates(CONCURRENT_UPDATES)
         .connection_pool_size(CONNECTION_POOL_SIZE)
-        .pool_timeout(30.0)
+        .pool_timeout(POOL_TIMEOUT_S)
         .media_write_timeout(MEDIA_WRITE_TIMEOUT_S)
     )
     if webhook:
