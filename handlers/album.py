@@ -4,26 +4,23 @@ answer is one media group of annotated photos plus one summary message with per-
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 
 from telegram import Bot, InputMediaPhoto, Message, User
-from telegram.constants import ChatAction, ChatType
-from telegram.error import TelegramError
+from telegram.constants import ChatType
 
 from bot.services import Services
-from handlers.common import reply_parameters, reply_text, send_with_retry
+from handlers.common import reply_parameters, send_with_retry
 from handlers.detect_command import asks_for_detection
 from handlers.detection import (
-    RATE_LIMITED_TEXT,
     Outcome,
     chat_settings,
     detect,
     reply_with_outcome,
+    show_uploading,
     store_reply_file_id,
+    within_rate_limit,
 )
-
-logger = logging.getLogger(__name__)
 
 MAX_MEDIA_GROUP = 10
 
@@ -51,15 +48,10 @@ async def answer_album(bot: Bot, services: Services, items: list[Message]) -> No
         wanted = await chat_settings(services, first.chat_id)
         if not wanted.auto_mode:
             return
-    if not services.user_rate.allow(requester.id):
-        services.metrics.errors.labels(kind="user_rate_limited").inc()
-        await reply_text(bot, first, RATE_LIMITED_TEXT)
+    if not await within_rate_limit(bot, services, first, requester):
         return
     async with services.limiter.job():
-        try:
-            await bot.send_chat_action(first.chat_id, ChatAction.UPLOAD_PHOTO)
-        except TelegramError:
-            logger.debug("chat action failed", exc_info=True)
+        await show_uploading(bot, first.chat_id)
         if len(photos) == 1:
             await reply_with_outcome(bot, services, await detect(bot, services, first, requester))
             return

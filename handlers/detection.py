@@ -232,17 +232,31 @@ async def detect_and_reply(bot: Bot, services: Services, message: Message, reque
         services.metrics.errors.labels(kind=exc.kind).inc()
         await reply_text(bot, message, exc.user_message)
         return
-    if not services.user_rate.allow(requester.id):
-        services.metrics.errors.labels(kind="user_rate_limited").inc()
-        await reply_text(bot, message, RATE_LIMITED_TEXT)
+    if not await within_rate_limit(bot, services, message, requester):
         return
     async with services.limiter.job():
-        try:
-            await bot.send_chat_action(message.chat_id, ChatAction.UPLOAD_PHOTO)
-        except TelegramError:
-            logger.debug("chat action failed", exc_info=True)
+        await show_uploading(bot, message.chat_id)
         outcome = await detect(bot, services, message, requester)
         await reply_with_outcome(bot, services, outcome)
+
+
+async def within_rate_limit(
+    bot: Bot, services: Services, message: Message, requester: User
+) -> bool:
+    """The per-user rate limit; a person over it is asked to slow down."""
+    if services.user_rate.allow(requester.id):
+        return True
+    services.metrics.errors.labels(kind="user_rate_limited").inc()
+    await reply_text(bot, message, RATE_LIMITED_TEXT)
+    return False
+
+
+async def show_uploading(bot: Bot, chat_id: int) -> None:
+    """ "Sending photo…" in the chat's header; best effort, never fails the detection."""
+    try:
+        await bot.send_chat_action(chat_id, ChatAction.UPLOAD_PHOTO)
+    except TelegramError:
+        logger.debug("chat action failed", exc_info=True)
 
 
 async def reply_with_outcome(bot: Bot, services: Services, outcome: Outcome) -> None:
