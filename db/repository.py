@@ -212,7 +212,10 @@ class Repository:
 
     async def record_detection(self, detection: NewDetection) -> int:
         """Store a successful detection and its objects in one transaction; its id.
-        DuplicateDetection when this chat message already has a detection."""
+
+        A failed attempt on the same chat message (the person asked again after "try again
+        in a minute") is replaced by this one. DuplicateDetection when the message already
+        has a successful detection."""
         row = {
             "user_id": detection.user_id,
             "chat_id": detection.chat_id,
@@ -237,7 +240,21 @@ class Repository:
                 )
             return detection_id
 
-        return await self._insert_with_user(detection.user_id, work)
+        async def replace_failed(session: AsyncSession) -> int:
+            d = _detections
+            await session.execute(
+                delete(d).where(
+                    d.c.chat_id == detection.chat_id,
+                    d.c.message_id == detection.message_id,
+                    d.c.status == "failed",
+                )
+            )
+            return await work(session)
+
+        try:
+            return await self._insert_with_user(detection.user_id, work)
+        except DuplicateDetection:
+            return await self._insert_with_user(detection.user_id, replace_failed)
 
     async def record_failed_detection(self, failed: FailedDetection) -> int:
         """Store an image the bot could not detect in, with the error kind; its id."""

@@ -186,6 +186,12 @@ async def _record(
         )
         try:
             await services.repository.record_failed_detection(failed)
+        except DuplicateDetection:
+            logger.info(
+                "chat %s message %s already has a detection; failure not stored",
+                message.chat_id,
+                message.message_id,
+            )
         except Exception:
             database_error(services, "record_failed_detection")
         return

@@ -64,7 +64,9 @@ async def stats(update: Update, context: Context) -> None:
         await reply_text(context.bot, message, UNAVAILABLE_TEXT)
         return
     await reply_text(context.bot, message, stats_text(numbers))
-    chart = await asyncio.to_thread(render_stats_chart, numbers.per_day, numbers.per_class)
+    chart = await asyncio.to_thread(
+        render_stats_chart, numbers.per_day, numbers.per_class[:TOP_CLASSES]
+    )
     await send_with_retry(
         lambda: context.bot.send_photo(
             message.chat_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
 from tests.support.bot_fixtures import RunningBot
@@ -91,6 +92,45 @@ async def test_detect_command_without_photo_explains_itself(running_bot: Running
     api = running_bot.api
     reply = await running_bot.send(api.command_update(GROUP, MEMBER, "/detect"), "sendMessage")
     assert "Reply /detect to a photo" in reply.params["text"]
+
+
+async def test_detect_again_after_a_detector_failure_answers_with_buttons_and_one_ok_row(
+    running_bot: RunningBot, tfserving_standin: Any, cat: bytes
+) -> None:
+    api = running_bot.api
+    photo = api.group_photo_update(GROUP, MEMBER, cat)
+    running_bot.push(photo)
+    tfserving_standin.fail_next.append((grpc.StatusCode.UNAVAILABLE, "model is loading"))
+    again = api.command_update(GROUP, MEMBER, "/detect", reply_to=photo["message"])
+    refused = await running_bot.send(again, "sendMessage")
+    assert "try again in a minute" in refused.params["text"]
+
+    retry = api.command_update(GROUP, MEMBER, "/detect", reply_to=photo["message"])
+    reply = await running_bot.send(retry, "sendPhoto")
+
+    assert reply.reply_to == photo["message"]["message_id"]
+    stored = await rows(running_bot, "SELECT id, status, error_kind FROM detections")
+    assert [r[1:] for r in stored] == [("ok", None)]
+    assert reply.callback_data == [f"rate:{stored[0][0]}:1", f"rate:{stored[0][0]}:-1"]
+
+
+@sqlite_only
+async def test_detect_again_while_the_detector_is_down_keeps_one_failed_row_quietly(
+    running_bot: RunningBot, tfserving_standin: Any, cat: bytes
+) -> None:
+    api = running_bot.api
+    photo = api.group_photo_update(GROUP, MEMBER, cat)
+    running_bot.push(photo)
+    tfserving_standin.fail_next.extend([(grpc.StatusCode.UNAVAILABLE, "model is loading")] * 2)
+    for _ in range(2):
+        command = api.command_update(GROUP, MEMBER, "/detect", reply_to=photo["message"])
+        reply = await running_bot.send(command, "sendMessage")
+        assert "try again in a minute" in reply.params["text"]
+
+    stored = await rows(running_bot, "SELECT status, error_kind FROM detections")
+    assert stored == [("failed", "detector_unavailable")]
+    registry = running_bot.services.metrics.registry
+    assert registry.get_sample_value("detectx_errors_total", {"kind": "database"}) is None
 
 
 async def _open_settings(bot: RunningBot, user: int) -> Any:

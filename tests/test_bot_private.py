@@ -112,15 +112,16 @@ async def test_corrupt_image_gets_reply_and_failed_row(
 
 
 @sqlite_only
-async def test_garbage_with_image_name_gets_reply_and_failed_row(running_bot: RunningBot) -> None:
+async def test_text_file_named_like_a_jpeg_gets_not_an_image_reply_and_no_row(
+    running_bot: RunningBot,
+) -> None:
     update = running_bot.api.document_update(
         USER, USER, b"this is plain text" * 20, file_name="photo.jpg", mime_type="image/jpeg"
     )
     reply = await running_bot.send(update, "sendMessage")
     assert reply.reply_to == update["message"]["message_id"]
-    assert 0 < len(reply.params["text"]) <= 200
-    stored = await rows(running_bot, "SELECT status FROM detections")
-    assert stored in ([], [("failed",)])
+    assert "not an image" in reply.params["text"]
+    assert await rows(running_bot, "SELECT id FROM detections") == []
 
 
 async def test_image_over_size_limit_gets_reply_and_failed_row_without_download(

@@ -143,6 +143,19 @@ async def test_second_detection_for_the_same_message_is_refused(repository: Repo
     assert await repository.record_detection(detection(1, GROUP_ID, 78)) != first
 
 
+async def test_a_successful_retry_replaces_the_failed_attempt_on_that_message(
+    repository: Repository,
+) -> None:
+    await repository.record_failed_detection(
+        FailedDetection(1, GROUP_ID, 77, "detector_unavailable")
+    )
+    ok = await repository.record_detection(detection(1, GROUP_ID, 77, ("cat", "cat")))
+    [item] = await repository.history(1)
+    assert (item.detection_id, item.status, item.counts) == (ok, "ok", {"cat": 2})
+    with pytest.raises(DuplicateDetection):
+        await repository.record_detection(detection(1, GROUP_ID, 77))
+
+
 async def test_failed_detection_is_stored_with_its_error_kind(repository: Repository) -> None:
     await repository.record_failed_detection(
         FailedDetection(3, 3, 1, "image_too_large", file_id="f", detail="60 MP")

@@ -84,11 +84,15 @@ async def test_image_over_grpc_default_message_limit_passes(
 
 async def test_concurrent_images_are_concurrent_calls(
     tfserving_detector: TFServingDetector,
+    tfserving_standin: TFServingStandIn,
     inprocess_detector: InProcessDetector,
     image: npt.NDArray[np.uint8],
 ) -> None:
     images = [image, image[::-1].copy(), image[:, ::-1].copy(), image[::2, ::2].copy()]
+    tfserving_standin.latency_s = 0.3
     remote = await asyncio.gather(*(tfserving_detector.detect(i) for i in images))
+    tfserving_standin.latency_s = 0.0
+    assert tfserving_standin.max_predicts_in_flight == len(images)
     for one, result in zip(images, remote, strict=True):
         assert_same_detections(result, await inprocess_detector.detect(one))
 

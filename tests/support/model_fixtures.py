@@ -7,6 +7,7 @@ The test run's header and summary name the model that ran.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,17 @@ def _model_description() -> str:
     if shared is not None:
         return f"real {REAL_MODEL_NAME} from {shared / 'models' / REAL_MODEL_NAME}"
     return f"tiny fallback SavedModel (tests/support/tiny_model.py; {SHARED_DIR} not found)"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """CI has ../shared: there, a missing model or photo set is an error, not a quiet fallback."""
+    if os.environ.get("CI", "").lower() != "true":
+        return
+    if _shared_dir() is None or not (SHARED_DIR / "photos" / "expected.json").is_file():
+        raise pytest.UsageError(
+            f"CI=true but the shared model and photos are missing under {SHARED_DIR}: "
+            "tests would fall back to the tiny model and skip every photo test"
+        )
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -96,6 +96,8 @@ class TFServingStandIn:
         self.drop_outputs: set[str] = set()
         self.fail_next: list[tuple[grpc.StatusCode, str]] = []
         self.predict_calls = 0
+        self.predicts_in_flight = 0
+        self.max_predicts_in_flight = 0
         self.signature_defs = read_signature_defs(model.version_dir)
         self._server: grpc.aio.Server | None = None
 
@@ -161,12 +163,16 @@ class TFServingStandIn:
             )
         inputs = self._input_arrays(signature, request)
         output_names = self._output_names(signature, request)
-        if self.latency_s:
-            await asyncio.sleep(self.latency_s)
+        self.predicts_in_flight += 1
+        self.max_predicts_in_flight = max(self.max_predicts_in_flight, self.predicts_in_flight)
         try:
+            if self.latency_s:
+                await asyncio.sleep(self.latency_s)
             results = await asyncio.to_thread(self._run, inputs)
         except (tf.errors.OpError, ValueError, TypeError) as exc:
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc).splitlines()[0]) from exc
+        finally:
+            self.predicts_in_flight -= 1
         response = predict_pb2.PredictResponse()
         response.model_spec.name = self.model_name
         response.model_spec.signature_name = signature_name
