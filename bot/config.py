@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     webhook_path: str = "/telegram"
 
     tfserving_timeout_s: float = Field(10.0, gt=0)
+    db_timeout_s: float = Field(5.0, gt=0)
     tfserving_retries: int = Field(3, ge=1, le=10)
     max_image_pixels: int = Field(50_000_000, gt=0)
     max_file_bytes: int = Field(20 * 1024 * 1024, gt=0)

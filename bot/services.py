@@ -24,6 +24,7 @@ from db.session import create_engine, create_sessionmaker
 logger = logging.getLogger(__name__)
 
 HEALTH_CHECK_TIMEOUT_S = 3.0
+LATE_DATABASE_CALLS_S = 10.0
 
 
 @dataclass
@@ -59,11 +60,13 @@ class Services:
         }
 
     async def close(self) -> None:
-        """Stop background album work, close the detector and dispose of the engine."""
+        """Stop background album work, close the detector, let late database writes land and
+        dispose of the engine."""
         await self.albums.close()
         try:
             await self.detector.close()
         finally:
+            await self.repository.finish_late_calls(LATE_DATABASE_CALLS_S)
             await self.engine.dispose()
 
 
@@ -90,7 +93,7 @@ async def create_services(settings: Settings) -> Services:
         settings=settings,
         detector=detector,
         pipeline=pipeline,
-        repository=Repository(create_sessionmaker(engine)),
+        repository=Repository(create_sessionmaker(engine), wait_timeout_s=settings.db_timeout_s),
         engine=engine,
         metrics=metrics,
         labels=pipeline.labels,

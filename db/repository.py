@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.deadline import BoundedWaits
 from db.errors import DuplicateDetection
 from db.models import Chat, DetectedObject, Detection, Feedback, ProcessedUpdate, User
 from db.records import (
@@ -89,8 +90,21 @@ _PING_TIMEOUT_S = 5.0
 class Repository:
     """The bot's persistence API. Construct once with the process's sessionmaker."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        wait_timeout_s: float | None = None,
+    ) -> None:
+        """`wait_timeout_s`: callers wait at most this long for one transaction, then get
+        DatabaseTimeout while the transaction goes on in the background (see db.deadline)."""
         self._sessionmaker = sessionmaker
+        self._waits = BoundedWaits(wait_timeout_s) if wait_timeout_s is not None else None
+
+    async def finish_late_calls(self, timeout_s: float) -> None:
+        """Let transactions that outlived their deadline finish (before the engine is disposed)."""
+        if self._waits is not None:
+            await self._waits.drain(timeout_s)
 
     async def upsert_user(self, user: UserInfo) -> bool:
         """Register or refresh a user from any update; True if the user is new.
@@ -481,6 +495,11 @@ class Repository:
             return await self._transaction(work)
 
     async def _transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        if self._waits is None:
+            return await self._retrying(work)
+        return await self._waits.call(work.__qualname__, self._retrying(work))
+
+    async def _retrying(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 async with self._sessionmaker() as session, session.begin():

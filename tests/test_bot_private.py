@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from tests.support.bot_fixtures import RunningBot
+from db.records import UserInfo
+from tests.support.bot_fixtures import RunningBot, StartBot
 from tests.support.bot_helpers import expected_caption, image_size, rows
+from tests.support.db_locks import database_frozen
 
 USER = 5_000_000_001
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -224,3 +227,30 @@ async def test_video_in_private_chat_gets_not_an_image_reply_and_no_row(
 async def test_plain_text_in_private_chat_gets_a_hint(running_bot: RunningBot) -> None:
     reply = await running_bot.send(running_bot.api.text_update(USER, USER, "hello?"), "sendMessage")
     assert "Send me a photo" in reply.params["text"]
+
+
+async def test_database_that_stops_answering_does_not_hold_up_the_reply(
+    start_bot: StartBot,
+    database_url: str,
+    photos_dir: Path,
+    expected_detections: dict[str, Any],
+) -> None:
+    bot = await start_bot(db_timeout_s=0.5)
+    await bot.repository.upsert_user(UserInfo(USER, USER, "ann"))
+    update = bot.api.private_photo_update(USER, (photos_dir / "cat_chelsea.jpg").read_bytes())
+
+    async with database_frozen(database_url):
+        started = time.monotonic()
+        reply = await bot.send(update, "sendPhoto", timeout=15)
+        waited = time.monotonic() - started
+
+    assert waited < 10
+    assert reply.reply_to == update["message"]["message_id"]
+    assert reply.params["caption"] == expected_caption(expected_detections, "cat_chelsea.jpg")
+    registry = bot.services.metrics.registry
+    assert (registry.get_sample_value("detectx_errors_total", {"kind": "database"}) or 0) >= 1
+
+    await bot.repository.finish_late_calls(10)
+    assert await rows(bot, "SELECT user_id, message_id, status FROM detections") == [
+        (USER, update["message"]["message_id"], "ok")
+    ]

@@ -1,0 +1,42 @@
+"""A database that stops answering does not keep the caller waiting; the write lands later."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+
+from db.deadline import DatabaseTimeout
+from db.repository import Repository
+from db.session import create_engine, create_sessionmaker
+from tests.support.db_locks import update_claimed_elsewhere
+
+
+@pytest.fixture
+async def impatient_repository(database_url: str) -> AsyncIterator[Repository]:
+    engine = create_engine(database_url)
+    repository = Repository(create_sessionmaker(engine), wait_timeout_s=0.5)
+    try:
+        yield repository
+    finally:
+        await repository.finish_late_calls(10)
+        await engine.dispose()
+
+
+async def test_a_blocked_write_times_out_for_the_caller_and_lands_after_the_lock_goes(
+    impatient_repository: Repository, database_url: str
+) -> None:
+    async with update_claimed_elsewhere(database_url, 42):
+        started = time.monotonic()
+        with pytest.raises(DatabaseTimeout):
+            await impatient_repository.claim_update(42)
+        assert time.monotonic() - started < 3
+
+    await impatient_repository.finish_late_calls(10)
+    assert await impatient_repository.claim_update(42) is False
+
+
+async def test_calls_within_the_deadline_are_unaffected(impatient_repository: Repository) -> None:
+    assert await impatient_repository.claim_update(7) is True
+    assert await impatient_repository.claim_update(7) is False
