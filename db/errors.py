@@ -13,9 +13,10 @@ class DatabaseUnavailable(Exception):
 
 
 class DuplicateDetection(Exception):
-    """This chat message already has a detection row (a redelivered update)."""
+    """This chat message already has a detection row; `existing_id` is that row's id when known."""
 
-    def __init__(self, chat_id: int, message_id: int) -> None:
+    def __init__(self, chat_id: int, message_id: int, existing_id: int | None = None) -> None:
         self.chat_id = chat_id
         self.message_id = message_id
+        self.existing_id = existing_id
         super().__init__(f"chat {chat_id} message {message_id} already has a detection")

@@ -100,9 +100,11 @@ class Repository:
         DatabaseTimeout while the transaction goes on in the background (see db.deadline)."""
         self._sessionmaker = sessionmaker
         self._waits = BoundedWaits(wait_timeout_s) if wait_timeout_s is not None else None
+        self._ping_waits = BoundedWaits(_PING_TIMEOUT_S)
 
     async def finish_late_calls(self, timeout_s: float) -> None:
         """Let transactions that outlived their deadline finish (before the engine is disposed)."""
+        await self._ping_waits.drain(timeout_s)
         if self._waits is not None:
             await self._waits.drain(timeout_s)
 
@@ -228,8 +230,8 @@ class Repository:
         """Store a successful detection and its objects in one transaction; its id.
 
         A failed attempt on the same chat message (the person asked again after "try again
-        in a minute") is replaced by this one. DuplicateDetection when the message already
-        has a successful detection."""
+        in a minute") is replaced by this one. DuplicateDetection, carrying the existing row's
+        id, when the message already has a successful detection."""
         row = {
             "user_id": detection.user_id,
             "chat_id": detection.chat_id,
@@ -268,7 +270,21 @@ class Repository:
         try:
             return await self._insert_with_user(detection.user_id, work)
         except DuplicateDetection:
+            pass
+        try:
             return await self._insert_with_user(detection.user_id, replace_failed)
+        except DuplicateDetection as duplicate:
+
+            async def existing(session: AsyncSession) -> int | None:
+                d = _detections
+                return await session.scalar(
+                    select(d.c.id).where(
+                        d.c.chat_id == detection.chat_id, d.c.message_id == detection.message_id
+                    )
+                )
+
+            duplicate.existing_id = await self._transaction(existing)
+            raise
 
     async def record_failed_detection(self, failed: FailedDetection) -> int:
         """Store an image the bot could not detect in, with the error kind; its id."""
@@ -473,10 +489,15 @@ class Repository:
         return await self._transaction(work)
 
     async def ping(self) -> bool:
-        """True when the database answers a trivial query within a few seconds."""
-        try:
-            async with asyncio.timeout(_PING_TIMEOUT_S), self._sessionmaker() as session:
+        """True when the database answers a trivial query within a few seconds. A ping past the
+        deadline is left to finish rather than cancelled (see db.deadline)."""
+
+        async def select_one() -> None:
+            async with self._sessionmaker() as session:
                 await session.execute(text("SELECT 1"))
+
+        try:
+            await self._ping_waits.call("ping", select_one())
         except (DBAPIError, OSError, TimeoutError):
             return False
         return True

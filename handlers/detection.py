@@ -215,8 +215,9 @@ async def _record(
     )
     try:
         outcome.detection_id = await services.repository.record_detection(detection)
-    except DuplicateDetection:
+    except DuplicateDetection as duplicate:
         logger.info("chat %s message %s detected again", message.chat_id, message.message_id)
+        outcome.detection_id = duplicate.existing_id
     except Exception:
         database_error(services, "record_detection")
 

@@ -114,6 +114,25 @@ async def test_detect_again_after_a_detector_failure_answers_with_buttons_and_on
     assert reply.callback_data == [f"rate:{stored[0][0]}:1", f"rate:{stored[0][0]}:-1"]
 
 
+async def test_second_detect_on_a_photo_answers_with_the_same_rateable_detection(
+    running_bot: RunningBot, cat: bytes
+) -> None:
+    api = running_bot.api
+    photo = api.group_photo_update(GROUP, MEMBER, cat)
+    running_bot.push(photo)
+    first = await running_bot.send(
+        api.command_update(GROUP, MEMBER, "/detect", reply_to=photo["message"]), "sendPhoto"
+    )
+    second = await running_bot.send(
+        api.command_update(GROUP, ADMIN, "/detect", reply_to=photo["message"]), "sendPhoto"
+    )
+
+    assert second.reply_to == photo["message"]["message_id"]
+    assert second.params["caption"] == first.params["caption"]
+    [(detection_id,)] = await rows(running_bot, "SELECT id FROM detections")
+    assert second.callback_data == [f"rate:{detection_id}:1", f"rate:{detection_id}:-1"]
+
+
 @sqlite_only
 async def test_detect_again_while_the_detector_is_down_keeps_one_failed_row_quietly(
     running_bot: RunningBot, tfserving_standin: Any, cat: bytes

@@ -133,8 +133,9 @@ async def test_feedback_on_a_vanished_detection_keeps_the_text(repository: Repos
 
 async def test_second_detection_for_the_same_message_is_refused(repository: Repository) -> None:
     first = await repository.record_detection(detection(1, GROUP_ID, 77))
-    with pytest.raises(DuplicateDetection):
+    with pytest.raises(DuplicateDetection) as refused:
         await repository.record_detection(detection(1, GROUP_ID, 77, ("cat", "cat")))
+    assert refused.value.existing_id == first
     with pytest.raises(DuplicateDetection):
         await repository.record_failed_detection(FailedDetection(1, GROUP_ID, 77, "corrupt"))
     [item] = await repository.history(1)
