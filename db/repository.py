@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar, cast
 
 from sqlalchemy import (
     CursorResult,
-    Date,
     Executable,
     Table,
     delete,
@@ -46,6 +44,7 @@ from db.records import (
     Unset,
     UserInfo,
 )
+from db.stats import read_stats
 from db.types import utc_now
 from db.upsert import insert_if_missing, upsert
 
@@ -420,71 +419,9 @@ class Repository:
         since = datetime.combine(
             utc_now().date() - timedelta(days=max(days, 1) - 1), datetime.min.time(), UTC
         )
-        d, o = _detections, _objects
 
         async def work(session: AsyncSession) -> Stats:
-            count = func.count().label("n")
-            users = await session.scalar(select(func.count()).select_from(_users))
-            chats = await session.scalar(select(func.count()).select_from(_chats))
-            by_status: dict[str, int] = {
-                status: n
-                for status, n in await session.execute(
-                    select(d.c.status, count).group_by(d.c.status)
-                )
-            }
-            objects = await session.scalar(select(func.count()).select_from(o))
-            per_class = (
-                await session.execute(
-                    select(o.c.label, count).group_by(o.c.label).order_by(count.desc(), o.c.label)
-                )
-            ).all()
-            day = func.date(d.c.created_at, type_=Date).label("day")
-            per_day = (
-                await session.execute(
-                    select(day, count).where(d.c.created_at >= since).group_by(day).order_by(day)
-                )
-            ).all()
-            timed = (d.c.status == "ok", d.c.inference_ms.is_not(None))
-            n_timed, avg = (
-                await session.execute(
-                    select(func.count(d.c.inference_ms), func.avg(d.c.inference_ms)).where(*timed)
-                )
-            ).one()
-            p95 = None
-            if n_timed:
-                p95 = await session.scalar(
-                    select(d.c.inference_ms)
-                    .where(*timed)
-                    .order_by(d.c.inference_ms)
-                    .limit(1)
-                    .offset(math.ceil(0.95 * n_timed) - 1)
-                )
-            busiest = (
-                select(d.c.user_id, count)
-                .group_by(d.c.user_id)
-                .order_by(count.desc(), d.c.user_id)
-                .limit(top)
-                .subquery()
-            )
-            top_users = (
-                await session.execute(
-                    select(busiest.c.user_id, _users.c.username, busiest.c.n)
-                    .join(_users, _users.c.id == busiest.c.user_id)
-                    .order_by(busiest.c.n.desc(), busiest.c.user_id)
-                )
-            ).all()
-            return Stats(
-                users=users or 0,
-                chats=chats or 0,
-                detections_ok=by_status.get("ok", 0),
-                detections_failed=by_status.get("failed", 0),
-                objects=objects or 0,
-                per_class=[(label, n) for label, n in per_class],
-                per_day=[(_as_date(day), n) for day, n in per_day],
-                avg_inference_ms=float(avg) if avg is not None else None,
-                p95_inference_ms=float(p95) if p95 is not None else None,
-                top_users=[(uid, name, n) for uid, name, n in top_users],
-            )
+            return await read_stats(session, since=since, top=top)
 
         return await self._transaction(work)
 
@@ -649,10 +586,6 @@ def _inserted_id(result: Any) -> int:
 def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _as_date(value: date | str) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(value)
 
 
 def _mysql_errno(exc: DBAPIError) -> int | None:
