@@ -38,10 +38,6 @@ class AlbumCollector:
         loop = asyncio.get_running_loop()
         pending.timer = loop.call_later(self.quiet_s, self._complete, album_id)
 
-    @property
-    def busy(self) -> bool:
-        return bool(self._pending or self._tasks)
-
     def _complete(self, album_id: str) -> None:
         pending = self._pending.pop(album_id, None)
         if pending is None or pending.on_complete is None:

@@ -30,10 +30,6 @@ class DetectionLimiter:
     def running(self) -> int:
         return self._running
 
-    @property
-    def jobs(self) -> int:
-        return self._jobs
-
     @contextlib.asynccontextmanager
     async def job(self) -> AsyncIterator[None]:
         """Marks work on one photo (download, detection, reply, record) as in progress."""

@@ -30,13 +30,6 @@ class UserRateLimit:
             self._forget_idle(now)
         return True
 
-    def retry_in(self, user_id: int) -> float:
-        """Seconds until the user may send again (0 when they may now)."""
-        window = self._seen.get(user_id)
-        if not window or len(window) < self.per_minute:
-            return 0.0
-        return max(0.0, window[0] + WINDOW_S - self._clock())
-
     def _forget_idle(self, now: float) -> None:
         for user_id in [u for u, w in self._seen.items() if not w or w[-1] <= now - WINDOW_S]:
             del self._seen[user_id]
