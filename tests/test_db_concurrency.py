@@ -12,31 +12,13 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
-from db.repository import NewDetection, NewObject, Repository, UserInfo
+from db.repository import Repository, UserInfo
 from db.session import create_engine, create_sessionmaker
+from tests.support.records import new_detection
 
 mariadb_only = pytest.mark.parametrize("database_url", ["mariadb"], indirect=True)
-
-
-def photo(user_id: int, message_id: int) -> NewDetection:
-    return NewDetection(
-        user_id=user_id,
-        chat_id=-1001234567890,
-        message_id=message_id,
-        file_id=f"f{message_id}",
-        file_unique_id=f"u{message_id}",
-        width=800,
-        height=600,
-        model_name="ssd",
-        model_version="1",
-        inference_ms=float(message_id),
-        total_ms=float(message_id) + 1,
-        objects=[
-            NewObject(1, "person", 0.9, (0.0, 0.0, 0.5, 0.5)),
-            NewObject(18, "dog", 0.8, (0.5, 0.5, 1.0, 1.0)),
-            NewObject(17, "cat", 0.7, (0.2, 0.2, 0.4, 0.4)),
-        ],
-    )
+GROUP_ID = -1001234567890
+LABELS = ("person", "dog", "cat")
 
 
 async def test_fifty_concurrent_detections_are_all_stored_with_their_objects(
@@ -44,7 +26,14 @@ async def test_fifty_concurrent_detections_are_all_stored_with_their_objects(
 ) -> None:
     users = [10 + n for n in range(5)]
     ids = await asyncio.wait_for(
-        asyncio.gather(*(repository.record_detection(photo(users[i % 5], i)) for i in range(50))),
+        asyncio.gather(
+            *(
+                repository.record_detection(
+                    new_detection(users[i % 5], GROUP_ID, i, LABELS, inference_ms=float(i))
+                )
+                for i in range(50)
+            )
+        ),
         timeout=120,
     )
     assert len(set(ids)) == 50
@@ -103,7 +92,10 @@ async def test_connection_killed_by_the_server_between_calls_is_survived(
     await kill(database_url, pooled)
 
     assert await repository.upsert_user(UserInfo(1, 1, "after")) is False
-    assert await repository.record_detection(photo(1, 1)) > 0
+    assert (
+        await repository.record_detection(new_detection(1, GROUP_ID, 1, LABELS, inference_ms=1.0))
+        > 0
+    )
     assert [item.counts for item in await repository.history(1)] == [
         {"person": 1, "dog": 1, "cat": 1}
     ]
@@ -138,7 +130,9 @@ async def test_connection_killed_after_checkout_is_retried_once(
         await repository.upsert_user(UserInfo(1, 1, "first"))
         event.listen(engine.sync_engine.pool, "checkout", kill_once)
         with caplog.at_level(logging.WARNING, logger="db.repository"):
-            detection_id = await repository.record_detection(photo(1, 7))
+            detection_id = await repository.record_detection(
+                new_detection(1, GROUP_ID, 7, LABELS, inference_ms=7.0)
+            )
         assert killed
         assert "retrying" in caplog.text
         [item] = await repository.history(1)

@@ -10,37 +10,14 @@ from db.repository import (
     ChatInfo,
     ChatSettings,
     FailedDetection,
-    NewDetection,
-    NewObject,
     Repository,
     UserInfo,
 )
 from db.session import create_engine, create_sessionmaker
+from tests.support.records import new_detection
 
 GROUP_ID = -1001234567890
 BIG_USER_ID = 2**33 + 7
-
-
-def detection(
-    user_id: int, chat_id: int, message_id: int, labels: tuple[str, ...] = ("person",)
-) -> NewDetection:
-    return NewDetection(
-        user_id=user_id,
-        chat_id=chat_id,
-        message_id=message_id,
-        file_id=f"file-{message_id}",
-        file_unique_id=f"uniq-{message_id}",
-        width=640,
-        height=480,
-        model_name="ssd_mobilenet_v1_coco",
-        model_version="1",
-        inference_ms=12.5,
-        total_ms=40.0,
-        objects=[
-            NewObject(class_id=i + 1, label=label, score=0.9, box=(0.1, 0.2, 0.5, 0.6))
-            for i, label in enumerate(labels)
-        ],
-    )
 
 
 async def count_rows(database_url: str, sql: str) -> int:
@@ -66,7 +43,7 @@ async def test_group_id_and_user_id_above_2_pow_32_round_trip(
     await repository.upsert_user(UserInfo(BIG_USER_ID, BIG_USER_ID, "big"))
     await repository.upsert_chat(ChatInfo(GROUP_ID, "supergroup", "Group 😀"))
     detection_id = await repository.record_detection(
-        detection(BIG_USER_ID, GROUP_ID, 2**40, ("dog",))
+        new_detection(BIG_USER_ID, GROUP_ID, 2**40, ("dog",))
     )
     [item] = await repository.history(BIG_USER_ID)
     assert item.detection_id == detection_id
@@ -125,23 +102,23 @@ async def test_feedback_text_with_emoji_and_astral_characters_round_trips(
 
 
 async def test_feedback_on_a_vanished_detection_keeps_the_text(repository: Repository) -> None:
-    detection_id = await repository.record_detection(detection(1, 1, 10))
+    detection_id = await repository.record_detection(new_detection(1, 1, 10))
     assert await repository.add_feedback(1, "nice", detection_id) > 0
     assert await repository.add_feedback(1, "still here", 999_999) > 0
     assert await repository.forget_user(1) == 1 + 2 + 1 + 1
 
 
 async def test_second_detection_for_the_same_message_is_refused(repository: Repository) -> None:
-    first = await repository.record_detection(detection(1, GROUP_ID, 77))
+    first = await repository.record_detection(new_detection(1, GROUP_ID, 77))
     with pytest.raises(DuplicateDetection) as refused:
-        await repository.record_detection(detection(1, GROUP_ID, 77, ("cat", "cat")))
+        await repository.record_detection(new_detection(1, GROUP_ID, 77, ("cat", "cat")))
     assert refused.value.existing_id == first
     with pytest.raises(DuplicateDetection):
         await repository.record_failed_detection(FailedDetection(1, GROUP_ID, 77, "corrupt"))
     [item] = await repository.history(1)
     assert item.detection_id == first
     assert item.counts == {"person": 1}
-    assert await repository.record_detection(detection(1, GROUP_ID, 78)) != first
+    assert await repository.record_detection(new_detection(1, GROUP_ID, 78)) != first
 
 
 async def test_a_successful_retry_replaces_the_failed_attempt_on_that_message(
@@ -150,11 +127,11 @@ async def test_a_successful_retry_replaces_the_failed_attempt_on_that_message(
     await repository.record_failed_detection(
         FailedDetection(1, GROUP_ID, 77, "detector_unavailable")
     )
-    ok = await repository.record_detection(detection(1, GROUP_ID, 77, ("cat", "cat")))
+    ok = await repository.record_detection(new_detection(1, GROUP_ID, 77, ("cat", "cat")))
     [item] = await repository.history(1)
     assert (item.detection_id, item.status, item.counts) == (ok, "ok", {"cat": 2})
     with pytest.raises(DuplicateDetection):
-        await repository.record_detection(detection(1, GROUP_ID, 77))
+        await repository.record_detection(new_detection(1, GROUP_ID, 77))
 
 
 async def test_failed_detection_is_stored_with_its_error_kind(repository: Repository) -> None:
@@ -168,7 +145,7 @@ async def test_failed_detection_is_stored_with_its_error_kind(repository: Reposi
 
 
 async def test_reply_file_id_is_stored(repository: Repository, database_url: str) -> None:
-    detection_id = await repository.record_detection(detection(1, 1, 1))
+    detection_id = await repository.record_detection(new_detection(1, 1, 1))
     await repository.set_reply_file_id(detection_id, "AgACreply")
     engine = create_engine(database_url)
     try:
@@ -232,7 +209,7 @@ async def test_claims_prune_themselves_every_1024_updates(
 
 
 async def test_rating_flip_changes_the_one_row(repository: Repository, database_url: str) -> None:
-    detection_id = await repository.record_detection(detection(1, 1, 5))
+    detection_id = await repository.record_detection(new_detection(1, 1, 5))
     assert await repository.set_rating(2, detection_id, 1) is True
     assert await repository.set_rating(2, detection_id, -1) is True
     assert await repository.set_rating(2, detection_id, -1) is True
@@ -249,8 +226,8 @@ async def test_rating_flip_changes_the_one_row(repository: Repository, database_
 
 async def test_history_is_newest_first_with_counts(repository: Repository) -> None:
     for message_id, labels in [(1, ("dog",)), (2, ("person", "dog", "person")), (3, ())]:
-        await repository.record_detection(detection(8, 8, message_id, labels))
-    await repository.record_detection(detection(9, 9, 4, ("cat",)))
+        await repository.record_detection(new_detection(8, 8, message_id, labels))
+    await repository.record_detection(new_detection(9, 9, 4, ("cat",)))
     items = await repository.history(8, limit=2)
     assert [item.counts for item in items] == [{}, {"person": 2, "dog": 1}]
     assert list(items[1].counts) == ["person", "dog"]
@@ -267,9 +244,11 @@ async def test_forget_removes_everything_of_one_user_and_nothing_of_another(
         await repository.upsert_chat(ChatInfo(user, "private"))
         await repository.update_chat_settings(user, min_score=0.6)
         await repository.add_feedback(user, f"hello from {user}")
-    alice_photo = await repository.record_detection(detection(alice, GROUP_ID, 1, ("cat", "dog")))
+    alice_photo = await repository.record_detection(
+        new_detection(alice, GROUP_ID, 1, ("cat", "dog"))
+    )
     await repository.record_failed_detection(FailedDetection(alice, alice, 2, "corrupt"))
-    bob_photo = await repository.record_detection(detection(bob, GROUP_ID, 3, ("person",)))
+    bob_photo = await repository.record_detection(new_detection(bob, GROUP_ID, 3, ("person",)))
     await repository.set_rating(alice, alice_photo, 1)
     await repository.set_rating(alice, bob_photo, -1)
     await repository.set_rating(bob, alice_photo, 1)

@@ -10,32 +10,19 @@ from db.repository import (
     ChatInfo,
     FailedDetection,
     NewDetection,
-    NewObject,
     Repository,
     Stats,
     UserInfo,
 )
 from db.session import create_engine
+from tests.support.records import new_detection
 
 ALICE, BOB, CAROL = 1, 2**33, 3
 BOX = (0.1, 0.1, 0.9, 0.9)
 
 
 def ok(user_id: int, message_id: int, inference_ms: float, labels: list[str]) -> NewDetection:
-    return NewDetection(
-        user_id=user_id,
-        chat_id=-100,
-        message_id=message_id,
-        file_id=None,
-        file_unique_id=None,
-        width=100,
-        height=100,
-        model_name="m",
-        model_version="1",
-        inference_ms=inference_ms,
-        total_ms=inference_ms + 5,
-        objects=[NewObject(1, label, 0.8, BOX) for label in labels],
-    )
+    return new_detection(user_id, -100, message_id, labels, inference_ms=inference_ms)
 
 
 async def seed(repository: Repository, database_url: str) -> None:
