@@ -18,7 +18,6 @@ from db.session import create_engine
 from tests.support.records import new_detection
 
 ALICE, BOB, CAROL = 1, 2**33, 3
-BOX = (0.1, 0.1, 0.9, 0.9)
 
 
 def ok(user_id: int, message_id: int, inference_ms: float, labels: list[str]) -> NewDetection:
