@@ -46,6 +46,18 @@ DOWNLOAD_FAILED_TEXT = "I couldn't download that file from Telegram. Please send
 RATE_CALLBACK_PREFIX = "rate"
 
 
+class DownloadFailed(DetectionError):
+    kind = "download_failed"
+    user_message = DOWNLOAD_FAILED_TEXT
+
+
+class InternalError(DetectionError):
+    """A bug on our side; recorded like any failure so it shows in the failure rate."""
+
+    kind = "internal_error"
+    user_message = "Sorry, something went wrong on my side. Please try again."
+
+
 @dataclass(frozen=True)
 class ImageSource:
     """The file of a photo (largest size) or image document to detect."""
@@ -160,8 +172,10 @@ async def detect(bot: Bot, services: Services, message: Message, requester: User
         outcome.error = exc
     except TelegramError as exc:
         logger.warning("download of %s failed: %s", source, exc)
-        outcome.error = DetectionError(f"download failed: {exc}", DOWNLOAD_FAILED_TEXT)
-        outcome.error.kind = "download_failed"
+        outcome.error = DownloadFailed(f"download failed: {exc}")
+    except Exception as exc:
+        logger.exception("detecting chat %s message %s failed", message.chat_id, message.message_id)
+        outcome.error = InternalError(f"{type(exc).__name__}: {exc}")
     await _record(services, outcome, requester, source)
     return outcome
 

@@ -254,3 +254,23 @@ async def test_database_that_stops_answering_does_not_hold_up_the_reply(
     assert await rows(bot, "SELECT user_id, message_id, status FROM detections") == [
         (USER, update["message"]["message_id"], "ok")
     ]
+
+
+@sqlite_only
+async def test_a_bug_in_detection_gets_an_apology_and_a_failed_row(
+    running_bot: RunningBot, photos_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken_run(data: bytes, **options: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(running_bot.services.pipeline, "run", broken_run)
+    update = running_bot.api.private_photo_update(
+        USER, (photos_dir / "cat_chelsea.jpg").read_bytes()
+    )
+    reply = await running_bot.send(update, "sendMessage")
+
+    assert reply.reply_to == update["message"]["message_id"]
+    assert reply.params["text"] == "Sorry, something went wrong on my side. Please try again."
+    assert await rows(running_bot, "SELECT status, error_kind FROM detections") == [
+        ("failed", "internal_error")
+    ]
