@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from telegram import Update
 
@@ -65,7 +66,11 @@ async def stats(update: Update, context: Context) -> None:
         return
     await reply_text(context.bot, message, stats_text(numbers))
     chart = await asyncio.to_thread(
-        render_stats_chart, numbers.per_day, numbers.per_class[:TOP_CLASSES]
+        render_stats_chart,
+        numbers.per_day,
+        numbers.per_class[:TOP_CLASSES],
+        last_day=datetime.now(UTC).date(),
+        days=STATS_DAYS,
     )
     await send_with_retry(
         lambda: context.bot.send_photo(
