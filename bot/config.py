@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     queue_notice_s: float = Field(3.0, ge=0)
     user_rate_limit_per_minute: int = Field(10, ge=1)
     album_quiet_s: float = Field(1.5, gt=0)
+    feedback_wait_s: float = Field(600.0, gt=0)
     log_level: str = "INFO"
 
     @field_validator("admin_ids", mode="before")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from telegram import Update
 from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
 
@@ -13,6 +15,11 @@ MAX_FEEDBACK_CHARS = 4000
 ASK_TEXT = "What would you like to tell us? Send it as one message, or /cancel."
 THANKS_TEXT = "Thanks for your feedback!"
 CANCELLED_TEXT = "Okay, no feedback sent."
+EXPIRED_TEXT = (
+    "That came long after /feedback, so I didn't send it as feedback. "
+    "Send /feedback again if you meant it."
+)
+ASKED_AT_KEY = "feedback_asked_at"
 FAILED_TEXT = "Sorry, I couldn't save that right now. Please try again later."
 
 
@@ -40,13 +47,23 @@ async def feedback_command(update: Update, context: Context) -> int:
         await _save(update, context, text)
         return ConversationHandler.END
     await reply_text(context.bot, message, ASK_TEXT)
+    if context.user_data is not None:
+        context.user_data[ASKED_AT_KEY] = time.monotonic()
     return WAITING_FOR_TEXT
 
 
 async def feedback_text(update: Update, context: Context) -> int:
+    """The message after a bare /feedback, unless it came after FEEDBACK_WAIT_S: then the person
+    has moved on, and is told their message was not taken as feedback."""
     message = update.effective_message
-    if message is not None and message.text:
-        await _save(update, context, message.text)
+    if message is None or not message.text:
+        return ConversationHandler.END
+    asked_at = context.user_data.pop(ASKED_AT_KEY, None) if context.user_data is not None else None
+    wait_s = get_services(context).settings.feedback_wait_s
+    if asked_at is not None and time.monotonic() - asked_at > wait_s:
+        await reply_text(context.bot, message, EXPIRED_TEXT)
+        return ConversationHandler.END
+    await _save(update, context, message.text)
     return ConversationHandler.END
 
 

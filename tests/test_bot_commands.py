@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.bot_fixtures import ADMIN_ID, RunningBot
+from tests.support.bot_fixtures import ADMIN_ID, RunningBot, StartBot
 from tests.support.bot_helpers import expected_caption, image_size, rows
 
 USER = 5_000_000_201
@@ -72,6 +72,19 @@ async def test_feedback_then_next_message_is_stored(running_bot: RunningBot) -> 
 
     assert "Thanks" in thanks.params["text"]
     assert await rows(running_bot, "SELECT text FROM feedback") == [("the boxes are 👌",)]
+
+
+@sqlite_only
+async def test_message_long_after_bare_feedback_is_not_taken_as_feedback(
+    start_bot: StartBot,
+) -> None:
+    bot = await start_bot(feedback_wait_s=0.3)
+    await command(bot, "/feedback")
+    await asyncio.sleep(0.5)
+    reply = await bot.send(bot.api.text_update(USER, USER, "what's for dinner?"), "sendMessage")
+
+    assert "didn't send it as feedback" in reply.params["text"]
+    assert await rows(bot, "SELECT id FROM feedback") == []
 
 
 @sqlite_only
