@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from telegram import Bot, InputMediaPhoto, Message, User
+from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto, Message, User
 from telegram.constants import ChatType
 
 from bot.services import Services
@@ -16,6 +16,7 @@ from handlers.detection import (
     Outcome,
     chat_settings,
     detect,
+    rating_buttons,
     reply_with_outcome,
     show_uploading,
     store_reply_file_id,
@@ -96,11 +97,17 @@ async def _send_album_answer(
             lines.append(f"{number}. {outcome.result.summary}")
         elif outcome.error is not None:
             lines.append(f"{number}. {outcome.error.user_message}")
+    ratings = [
+        rating_buttons(outcome.detection_id, f"{number} ")
+        for number, outcome in enumerate(outcomes, start=1)
+        if outcome.detection_id is not None
+    ]
     await send_with_retry(
         lambda: bot.send_message(
             first.chat_id,
             "\n".join(lines)[:4096],
             reply_parameters=reply_parameters(first),
+            reply_markup=InlineKeyboardMarkup(ratings) if ratings else None,
         ),
         what=f"album summary to chat {first.chat_id}",
         services=services,

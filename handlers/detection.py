@@ -104,19 +104,18 @@ def image_source(message: Message) -> ImageSource:
     return ImageSource(document.file_id, document.file_unique_id, document.file_size)
 
 
+def rating_buttons(detection_id: int, prefix: str = "") -> list[InlineKeyboardButton]:
+    """👍 and 👎 for one detection; `prefix` tells apart the photos of an album."""
+    return [
+        InlineKeyboardButton(
+            f"{prefix}{face}", callback_data=f"{RATE_CALLBACK_PREFIX}:{detection_id}:{value}"
+        )
+        for face, value in (("👍", 1), ("👎", -1))
+    ]
+
+
 def rating_keyboard(detection_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(
-                    "👍", callback_data=f"{RATE_CALLBACK_PREFIX}:{detection_id}:1"
-                ),
-                InlineKeyboardButton(
-                    "👎", callback_data=f"{RATE_CALLBACK_PREFIX}:{detection_id}:-1"
-                ),
-            ]
-        ]
-    )
+    return InlineKeyboardMarkup([rating_buttons(detection_id)])
 
 
 async def chat_settings(services: Services, chat_id: int) -> ChatSettings:

@@ -154,9 +154,15 @@ async def test_album_of_three_gets_one_media_group_and_one_summary(
     assert api.calls_to("sendPhoto") == []
     assert len(api.calls_to("sendMediaGroup")) == 1
     stored = await rows(
-        running_bot, "SELECT message_id, status FROM detections ORDER BY message_id"
+        running_bot, "SELECT id, message_id, status FROM detections ORDER BY message_id"
     )
-    assert stored == [(u["message"]["message_id"], "ok") for u in album]
+    assert [r[1:] for r in stored] == [(u["message"]["message_id"], "ok") for u in album]
+    assert [[b["text"] for b in row] for row in summary.buttons] == [
+        [f"{n} 👍", f"{n} 👎"] for n in (1, 2, 3)
+    ]
+    assert summary.callback_data == [
+        f"rate:{detection_id}:{value}" for detection_id, _, _ in stored for value in (1, -1)
+    ]
 
 
 @sqlite_only
