@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from db.repository import ChatInfo, Repository, UserInfo
 from db.session import create_engine
+from tests.support.sql import fetch
 
 USERS = [7_000_000_000 + n for n in range(8)]
 UPDATES = 40
@@ -27,12 +28,7 @@ def private_chat(update_id: int) -> ChatInfo:
 
 
 async def table_ids(database_url: str, table: str) -> set[int]:
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            return set((await conn.execute(text(f"SELECT id FROM {table}"))).scalars())
-    finally:
-        await engine.dispose()
+    return {row[0] for row in await fetch(database_url, f"SELECT id FROM {table}")}
 
 
 async def test_concurrent_first_updates_of_new_users_register_everyone_without_deadlocks(
@@ -81,13 +77,7 @@ async def test_register_update_drops_a_copy_without_touching_the_sender(
     assert await repository.register_update(1, renamed, ChatInfo(-5, "group", "G")) is False
 
     assert await table_ids(database_url, "chats") == {42}
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            name = await conn.scalar(text("SELECT username FROM users WHERE id = 42"))
-    finally:
-        await engine.dispose()
-    assert name == "first"
+    assert await fetch(database_url, "SELECT username FROM users WHERE id = 42") == [("first",)]
 
 
 async def test_register_update_refreshes_a_known_sender_and_chat(
@@ -97,14 +87,8 @@ async def test_register_update_refreshes_a_known_sender_and_chat(
     assert await repository.register_update(2, UserInfo(42, 42, "new"), ChatInfo(-5, "group", "B"))
     assert await repository.register_update(3, None, None)
 
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            user = (await conn.execute(text("SELECT username FROM users"))).scalars().all()
-            chat = (await conn.execute(text("SELECT title FROM chats"))).scalars().all()
-    finally:
-        await engine.dispose()
-    assert (user, chat) == (["new"], ["B"])
+    assert await fetch(database_url, "SELECT username FROM users") == [("new",)]
+    assert await fetch(database_url, "SELECT title FROM chats") == [("B",)]
 
 
 @pytest.mark.parametrize("database_url", ["mariadb"], indirect=True)
@@ -142,16 +126,10 @@ async def test_registration_chosen_as_deadlock_victim_is_retried_and_kept(
         other.close()
 
     assert "Deadlock" in caplog.text and "retrying" in caplog.text
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            name = await conn.scalar(text("SELECT username FROM users WHERE id = 42"))
-            claimed = await conn.scalar(
-                text("SELECT COUNT(*) FROM processed_updates WHERE update_id = 2")
-            )
-    finally:
-        await engine.dispose()
-    assert (name, claimed) == ("new", 1)
+    assert await fetch(database_url, "SELECT username FROM users WHERE id = 42") == [("new",)]
+    assert await fetch(
+        database_url, "SELECT update_id FROM processed_updates WHERE update_id = 2"
+    ) == [(2,)]
 
 
 LOCK_WAITS = text(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import text
 
 from db.errors import DuplicateDetection
 from db.repository import (
@@ -15,18 +14,15 @@ from db.repository import (
 )
 from db.session import create_engine, create_sessionmaker
 from tests.support.records import new_detection
+from tests.support.sql import execute, fetch
 
 GROUP_ID = -1001234567890
 BIG_USER_ID = 2**33 + 7
 
 
 async def count_rows(database_url: str, sql: str) -> int:
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            return int((await conn.execute(text(sql))).scalar_one())
-    finally:
-        await engine.dispose()
+    [(count,)] = await fetch(database_url, sql)
+    return int(count)
 
 
 async def test_upsert_user_registers_once_and_refreshes_names(repository: Repository) -> None:
@@ -84,21 +80,13 @@ async def test_feedback_text_with_emoji_and_astral_characters_round_trips(
     message = "Great bot 😀 — 𝒳 marks the spot 🐈‍⬛ 中文"
     await repository.upsert_user(UserInfo(1, 1, "emoji_😀", "Zoë 𝒳"))
     feedback_id = await repository.add_feedback(1, message)
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            stored = (
-                await conn.execute(
-                    text("SELECT text, detection_id FROM feedback WHERE id = :id"),
-                    {"id": feedback_id},
-                )
-            ).one()
-            names = (await conn.execute(text("SELECT username, first_name FROM users"))).one()
-    finally:
-        await engine.dispose()
-    assert stored.text == message
-    assert stored.detection_id is None
-    assert tuple(names) == ("emoji_😀", "Zoë 𝒳")
+    stored = await fetch(
+        database_url, "SELECT text, detection_id FROM feedback WHERE id = :id", id=feedback_id
+    )
+    assert stored == [(message, None)]
+    assert await fetch(database_url, "SELECT username, first_name FROM users") == [
+        ("emoji_😀", "Zoë 𝒳")
+    ]
 
 
 async def test_feedback_on_a_vanished_detection_keeps_the_text(repository: Repository) -> None:
@@ -147,13 +135,7 @@ async def test_failed_detection_is_stored_with_its_error_kind(repository: Reposi
 async def test_reply_file_id_is_stored(repository: Repository, database_url: str) -> None:
     detection_id = await repository.record_detection(new_detection(1, 1, 1))
     await repository.set_reply_file_id(detection_id, "AgACreply")
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            stored = await conn.scalar(text("SELECT reply_file_id FROM detections"))
-    finally:
-        await engine.dispose()
-    assert stored == "AgACreply"
+    assert await fetch(database_url, "SELECT reply_file_id FROM detections") == [("AgACreply",)]
 
 
 async def test_claim_update_is_true_once_even_after_a_restart(
@@ -173,17 +155,10 @@ async def test_claim_update_is_true_once_even_after_a_restart(
 async def test_old_update_claims_are_pruned(repository: Repository, database_url: str) -> None:
     for update_id in (1, 2, 3):
         assert await repository.claim_update(update_id)
-    engine = create_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                text(
-                    "UPDATE processed_updates SET created_at = '2000-01-01 00:00:00' "
-                    "WHERE update_id < 3"
-                )
-            )
-    finally:
-        await engine.dispose()
+    await execute(
+        database_url,
+        "UPDATE processed_updates SET created_at = '2000-01-01 00:00:00' WHERE update_id < 3",
+    )
     assert await repository.prune_processed_updates() == 2
     assert await repository.claim_update(3) is False
     assert await repository.claim_update(1) is True
@@ -194,14 +169,7 @@ async def test_claims_prune_themselves_every_1024_updates(
 ) -> None:
     for update_id in (5, 6):
         assert await repository.claim_update(update_id)
-    engine = create_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(
-                text("UPDATE processed_updates SET created_at = '2000-01-01 00:00:00'")
-            )
-    finally:
-        await engine.dispose()
+    await execute(database_url, "UPDATE processed_updates SET created_at = '2000-01-01 00:00:00'")
     assert await repository.claim_update(1023) is True
     assert await count_rows(database_url, "SELECT COUNT(*) FROM processed_updates") == 3
     assert await repository.claim_update(2048) is True

@@ -19,10 +19,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import text
 
-from db.session import create_engine
 from tests.support.botapi_standin import BotApiStandIn
+from tests.support.sql import fetch
 from tests.support.tfserving_standin import TFServingStandIn
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -159,14 +158,8 @@ def photo(photos_dir: Path) -> bytes:
     return (photos_dir / "cat_chelsea.jpg").read_bytes()
 
 
-async def _detections(database_url: str) -> list[Any]:
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            result = await conn.execute(text("SELECT chat_id, message_id, status FROM detections"))
-            return list(result.all())
-    finally:
-        await engine.dispose()
+async def _detections(database_url: str) -> list[tuple[Any, ...]]:
+    return await fetch(database_url, "SELECT chat_id, message_id, status FROM detections")
 
 
 async def test_polling_mode_answers_a_photo_and_stops_cleanly_on_sigterm(

@@ -15,13 +15,12 @@ from typing import Any
 import aiohttp
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import text
 
 from bot.config import Settings
 from bot.runner import serve
 from bot.services import Services, create_services
-from db.session import create_engine
 from tests.support.botapi_standin import BotApiStandIn
+from tests.support.sql import fetch
 from tests.support.tfserving_standin import TFServingStandIn
 
 SECRET = "s3cret-token_for-tests"
@@ -103,15 +102,6 @@ def photo(photos_dir: Path) -> bytes:
     return (photos_dir / "cat_chelsea.jpg").read_bytes()
 
 
-async def _rows(database_url: str, sql: str) -> list[Any]:
-    engine = create_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            return list((await conn.execute(text(sql))).all())
-    finally:
-        await engine.dispose()
-
-
 async def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
     timeout = aiohttp.ClientTimeout(total=10)
     async with (
@@ -150,7 +140,7 @@ async def test_webhook_acknowledges_a_photo_at_once_and_replies_with_the_detecti
         assert reply.reply_to == update["message"]["message_id"]
         if real_model:
             assert reply.params["caption"].startswith("1 × cat")
-        rows = await _rows(
+        rows = await fetch(
             edge_settings.database_url,
             "SELECT user_id, chat_id, message_id, status FROM detections",
         )
@@ -173,9 +163,9 @@ async def test_webhook_refuses_a_request_without_the_right_secret_and_processes_
         await botapi.wait_idle(quiet=1.0)
         assert [c.method for c in botapi.calls if c.method.startswith("send")] == []
         url = edge_settings.database_url
-        assert await _rows(url, "SELECT id FROM detections") == []
-        assert await _rows(url, "SELECT id FROM users") == []
-        assert await _rows(url, "SELECT update_id FROM processed_updates") == []
+        assert await fetch(url, "SELECT id FROM detections") == []
+        assert await fetch(url, "SELECT id FROM users") == []
+        assert await fetch(url, "SELECT update_id FROM processed_updates") == []
 
         assert await botapi.deliver_webhook(update) == 200
         await botapi.wait_for("sendPhoto", timeout=WAIT_S)
@@ -207,7 +197,7 @@ async def test_the_same_update_posted_twice_is_answered_once(
         await botapi.wait_for("sendPhoto", timeout=WAIT_S)
         await botapi.wait_idle(quiet=1.0)
         assert len(botapi.calls_to("sendPhoto")) == 1
-        assert len(await _rows(edge_settings.database_url, "SELECT id FROM detections")) == 1
+        assert len(await fetch(edge_settings.database_url, "SELECT id FROM detections")) == 1
         _, _, metrics = await _get(f"{bot.base_url}/metrics")
         assert "detectx_duplicate_updates_total 1.0" in metrics
 
@@ -225,7 +215,7 @@ async def test_an_update_redelivered_after_a_restart_is_not_answered_again(
         await botapi.wait_idle(quiet=1.0)
 
     assert len(botapi.calls_to("sendPhoto")) == 1
-    assert len(await _rows(edge_settings.database_url, "SELECT id FROM detections")) == 1
+    assert len(await fetch(edge_settings.database_url, "SELECT id FROM detections")) == 1
 
 
 async def test_healthz_is_200_when_database_and_detector_are_up_and_503_without_the_detector(
