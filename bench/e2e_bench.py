@@ -177,22 +177,26 @@ async def count_ok_rows(database_url: str) -> int:
 
 
 @asynccontextmanager
-async def tfserving_process() -> AsyncIterator[tuple[str, int]]:
+async def helper_process(
+    module: str, *args: str, ready: str, timeout_s: float
+) -> AsyncIterator[tuple[list[str], int]]:
+    """A `python -m module args` helper that prints `ready ...` once serving and serves until
+    its stdin closes; yields the words of that line and its pid."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bench.serve_standin",
-        str(MODEL_DIR),
+        module,
+        *args,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
     assert process.stdout is not None and process.stdin is not None
     try:
-        line = (await asyncio.wait_for(process.stdout.readline(), 120)).decode()
-        if not line.startswith("PORT "):
-            raise SystemExit("the TF Serving stand-in did not start")
-        yield f"127.0.0.1:{line.split()[1]}", process.pid
+        line = (await asyncio.wait_for(process.stdout.readline(), timeout_s)).decode().split()
+        if not line or line[0] != ready:
+            raise SystemExit(f"{module} did not start")
+        yield line, process.pid
     finally:
         process.stdin.close()
         try:
@@ -200,6 +204,14 @@ async def tfserving_process() -> AsyncIterator[tuple[str, int]]:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+@asynccontextmanager
+async def tfserving_process() -> AsyncIterator[tuple[str, int]]:
+    async with helper_process(
+        "bench.serve_standin", str(MODEL_DIR), ready="PORT", timeout_s=120
+    ) as (line, pid):
+        yield f"127.0.0.1:{line[1]}", pid
 
 
 # ---- model only ----------------------------------------------------------------------------------
@@ -262,34 +274,15 @@ class BotApi:
 
 @asynccontextmanager
 async def botapi_process(photo_paths: list[Path]) -> AsyncIterator[BotApi]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.serve_botapi",
-        *map(str, photo_paths),
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert process.stdout is not None and process.stdin is not None
-    try:
-        line = (await asyncio.wait_for(process.stdout.readline(), 60)).decode().split()
-        if not line or line[0] != "PORTS":
-            raise SystemExit("the Bot API stand-in did not start")
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
-            yield BotApi(
-                f"http://127.0.0.1:{line[1]}",
-                line[3],
-                f"http://127.0.0.1:{line[2]}",
-                session,
-                process.pid,
-            )
-    finally:
-        process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+    async with (
+        helper_process(
+            "bench.serve_botapi", *map(str, photo_paths), ready="PORTS", timeout_s=60
+        ) as (line, pid),
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
+    ):
+        yield BotApi(
+            f"http://127.0.0.1:{line[1]}", line[3], f"http://127.0.0.1:{line[2]}", session, pid
+        )
 
 
 # ---- end to end ----------------------------------------------------------------------------------

@@ -97,8 +97,9 @@ def _env(**values: str) -> dict[str, str]:
     return env
 
 
-async def _run_to_end(env: dict[str, str], cwd: Path) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
+async def _start(env: dict[str, str], cwd: Path, stderr: Any) -> asyncio.subprocess.Process:
+    """`python -m bot run`, as an operator starts it, with only `env` as its environment."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -106,8 +107,12 @@ async def _run_to_end(env: dict[str, str], cwd: Path) -> tuple[int, str]:
         env=env,
         cwd=cwd,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=stderr,
     )
+
+
+async def _run_to_end(env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    process = await _start(env, cwd, asyncio.subprocess.PIPE)
     _, stderr = await asyncio.wait_for(process.communicate(), START_TIMEOUT_S)
     assert process.returncode is not None
     return process.returncode, stderr.decode()
@@ -118,16 +123,7 @@ async def bot_process(env: dict[str, str], cwd: Path) -> AsyncIterator[BotProces
     port = int(env["LISTEN_PORT"])
     stderr_path = cwd / "bot.stderr"
     with stderr_path.open("wb") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            env=env,
-            cwd=cwd,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr,
-        )
+        process = await _start(env, cwd, stderr)
     bot = BotProcess(process, port, stderr_path)
     try:
         yield bot
