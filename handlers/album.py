@@ -43,20 +43,24 @@ async def answer_album(bot: Bot, services: Services, items: list[Message]) -> No
     if first is None or first.from_user is None:
         return
     requester: User = first.from_user
-    if first.chat.type != ChatType.PRIVATE and not any(
-        asks_for_detection(m, bot.username, bot.id) for m in items
+    wanted = await chat_settings(services, first.chat_id)
+    if (
+        first.chat.type != ChatType.PRIVATE
+        and not wanted.auto_mode
+        and not any(asks_for_detection(m, bot.username, bot.id) for m in items)
     ):
-        wanted = await chat_settings(services, first.chat_id)
-        if not wanted.auto_mode:
-            return
+        return
     if not await within_rate_limit(bot, services, first, requester):
         return
     async with services.limiter.job():
         await show_uploading(bot, first.chat_id)
         if len(photos) == 1:
-            await reply_with_outcome(bot, services, await detect(bot, services, first, requester))
+            outcome = await detect(bot, services, first, requester, wanted)
+            await reply_with_outcome(bot, services, outcome)
             return
-        outcomes = await asyncio.gather(*(detect(bot, services, m, requester) for m in photos))
+        outcomes = await asyncio.gather(
+            *(detect(bot, services, m, requester, wanted) for m in photos)
+        )
         await _send_album_answer(bot, services, first, outcomes)
 
 

@@ -146,8 +146,11 @@ async def _notify_queued(bot: Bot, message: Message) -> None:
     await reply_text(bot, message, QUEUED_TEXT)
 
 
-async def detect(bot: Bot, services: Services, message: Message, requester: User) -> Outcome:
-    """Download and detect the image of `message`, and record the attempt (ok or failed).
+async def detect(
+    bot: Bot, services: Services, message: Message, requester: User, wanted: ChatSettings
+) -> Outcome:
+    """Download and detect the image of `message` with the chat's settings `wanted`, and record
+    the attempt (ok or failed).
 
     Never raises for bad input or a failing detector or database: the outcome carries the error.
     """
@@ -156,7 +159,6 @@ async def detect(bot: Bot, services: Services, message: Message, requester: User
     source: ImageSource | None = None
     try:
         source = image_source(message)
-        wanted = await chat_settings(services, message.chat_id)
         data = await _download(bot, source, settings.max_file_bytes)
         min_score = wanted.min_score if wanted.min_score is not None else settings.min_score
 
@@ -244,8 +246,15 @@ async def store_reply_file_id(services: Services, detection_id: int | None, sent
         database_error(services, "set_reply_file_id")
 
 
-async def detect_and_reply(bot: Bot, services: Services, message: Message, requester: User) -> None:
-    """The whole answer to one photo: rate limit, chat action, detection, reply, record."""
+async def detect_and_reply(
+    bot: Bot,
+    services: Services,
+    message: Message,
+    requester: User,
+    wanted: ChatSettings | None = None,
+) -> None:
+    """The whole answer to one photo: rate limit, chat action, detection, reply, record.
+    `wanted`: the chat's settings when the caller already read them."""
     try:
         image_source(message)
     except NotAnImage as exc:
@@ -256,7 +265,9 @@ async def detect_and_reply(bot: Bot, services: Services, message: Message, reque
         return
     async with services.limiter.job():
         await show_uploading(bot, message.chat_id)
-        outcome = await detect(bot, services, message, requester)
+        if wanted is None:
+            wanted = await chat_settings(services, message.chat_id)
+        outcome = await detect(bot, services, message, requester, wanted)
         await reply_with_outcome(bot, services, outcome)
 
 

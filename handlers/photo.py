@@ -43,14 +43,15 @@ async def group_photo(update: Update, context: Context) -> None:
     if message is None or message.from_user is None:
         return
     services = get_services(context)
-    if not asks_for_detection(message, context.bot.username, context.bot.id):
-        document = message.document
-        if document is not None and not is_image_document(document.mime_type, document.file_name):
-            return
-        wanted = await chat_settings(services, message.chat_id)
-        if not wanted.auto_mode:
-            return
-    await detect_and_reply(context.bot, services, message, message.from_user)
+    if asks_for_detection(message, context.bot.username, context.bot.id):
+        await detect_and_reply(context.bot, services, message, message.from_user)
+        return
+    document = message.document
+    if document is not None and not is_image_document(document.mime_type, document.file_name):
+        return
+    wanted = await chat_settings(services, message.chat_id)
+    if wanted.auto_mode:
+        await detect_and_reply(context.bot, services, message, message.from_user, wanted)
 
 
 async def album_item(update: Update, context: Context) -> None:
