@@ -43,6 +43,10 @@ class ChatSettings:
     class_filter: frozenset[str] = frozenset()
     auto_mode: bool = False
 
+    def threshold(self, default: float) -> float:
+        """The chat's own threshold, or `default` (MIN_SCORE) when it has none."""
+        return self.min_score if self.min_score is not None else default
+
 
 @dataclass(frozen=True)
 class NewObject:

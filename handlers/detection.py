@@ -160,7 +160,7 @@ async def detect(
     try:
         source = image_source(message)
         data = await _download(bot, source, settings.max_file_bytes)
-        min_score = wanted.min_score if wanted.min_score is not None else settings.min_score
+        min_score = wanted.threshold(settings.min_score)
 
         async def on_queued() -> None:
             await _notify_queued(bot, message)

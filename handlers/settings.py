@@ -36,7 +36,7 @@ def _classes_text(wanted: ChatSettings) -> str:
 
 
 def settings_text(services: Services, chat: Chat, wanted: ChatSettings) -> str:
-    min_score = wanted.min_score if wanted.min_score is not None else services.settings.min_score
+    min_score = wanted.threshold(services.settings.min_score)
     lines = [
         "Settings for this chat:",
         f"Threshold: {format_percent(min_score)}",
@@ -48,7 +48,7 @@ def settings_text(services: Services, chat: Chat, wanted: ChatSettings) -> str:
 
 
 def main_keyboard(services: Services, chat: Chat, wanted: ChatSettings) -> InlineKeyboardMarkup:
-    min_score = wanted.min_score if wanted.min_score is not None else services.settings.min_score
+    min_score = wanted.threshold(services.settings.min_score)
     current = round(min_score * 100)
     rows = [
         [
