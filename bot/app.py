@@ -9,7 +9,6 @@ import logging
 from typing import Any
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -30,6 +29,8 @@ from handlers import (
     forget,
     help,
     history,
+    language,
+    menu,
     photo,
     rating,
     settings,
@@ -67,11 +68,8 @@ class DetectXApplication(Application[Any, Any, Any, Any, Any, Any]):
 
 
 async def post_init(application: AnyApplication) -> None:
-    """Tell Telegram the command list shown in clients' menus."""
-    try:
-        await application.bot.set_my_commands(list(help.COMMANDS))
-    except TelegramError as exc:
-        logger.warning("setMyCommands failed: %s", exc)
+    """Tell Telegram the command lists shown in clients' menus, one per language."""
+    await menu.set_command_menus(application.bot)
 
 
 def build_application(services: Services, *, webhook: bool) -> AnyApplication:
@@ -118,6 +116,7 @@ def register_handlers(application: AnyApplication) -> None:
     application.add_handler(CommandHandler("history", history.history, filters=new))
     application.add_handler(CommandHandler("forget", forget.forget_command, filters=new))
     application.add_handler(CommandHandler("stats", stats.stats, filters=new))
+    application.add_handler(CommandHandler("language", language.language_command, filters=new))
 
     application.add_handler(CallbackQueryHandler(rating.rate, pattern=rating.RATE_PATTERN))
     application.add_handler(
@@ -125,6 +124,9 @@ def register_handlers(application: AnyApplication) -> None:
     )
     application.add_handler(
         CallbackQueryHandler(forget.forget_button, pattern=forget.FORGET_PATTERN)
+    )
+    application.add_handler(
+        CallbackQueryHandler(language.language_button, pattern=language.LANGUAGE_PATTERN)
     )
 
     application.add_handler(MessageHandler(photo.ALBUM_ITEM, photo.album_item))

@@ -86,3 +86,5 @@ class DetectionResult:
     model_version: str
     min_score: float
     extra: dict[str, float] = field(default_factory=dict)
+    classes: frozenset[str] | None = None
+    """The class filter the objects were picked with (None: every class)."""

@@ -9,17 +9,20 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import text
 
-from bot.detection.summary import summarize
+from bot.detection.summary import caption
+from bot.i18n import ENGLISH, Translator
 from tests.support.bot_fixtures import RunningBot
 
 
-def expected_caption(expected: dict[str, Any], name: str, min_score: float = 0.5) -> str:
-    """The caption for shared photo `name`, from photos/expected.json."""
+def expected_caption(
+    expected: dict[str, Any], name: str, min_score: float = 0.5, tr: Translator = ENGLISH
+) -> str:
+    """The caption for shared photo `name`, from photos/expected.json, in `tr`'s language."""
     counts: dict[str, int] = {}
     for det in expected["photos"][name]["detections"]:
         if det["score"] >= min_score:
             counts[det["class"]] = counts.get(det["class"], 0) + 1
-    return summarize(counts, min_score)
+    return caption(counts, min_score, None, tr)
 
 
 async def rows(bot: RunningBot, sql: str, **params: Any) -> list[tuple[Any, ...]]:

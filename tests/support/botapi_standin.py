@@ -216,6 +216,9 @@ class BotApiStandIn:
         self.port = 0
         self.calls: list[ApiCall] = []
         self.commands: list[JSONDict] = []
+        self.command_menus: dict[tuple[str, str], list[JSONDict]] = {}
+        self._language_codes: dict[int, str | None] = {}
+        """Menus by (scope as JSON, language_code or ""); `commands` is the default one."""
         self.webhook: JSONDict | None = None
         self.max_download_bytes = MAX_DOWNLOAD_BYTES
         self._runner: web.AppRunner | None = None
@@ -389,14 +392,21 @@ class BotApiStandIn:
 
     # ---- update builders -----------------------------------------------------------------------
 
+    def set_language_code(self, user_id: int, language_code: str | None) -> None:
+        """The `language_code` the user's Telegram app reports from now on (default "en")."""
+        self._language_codes[user_id] = language_code
+
     def user(self, user_id: int, *, first_name: str | None = None) -> JSONDict:
-        return {
+        user: JSONDict = {
             "id": user_id,
             "is_bot": False,
             "first_name": first_name or f"User{user_id}",
             "username": f"user{user_id}",
-            "language_code": "en",
         }
+        language_code = self._language_codes.get(user_id, "en")
+        if language_code is not None:
+            user["language_code"] = language_code
+        return user
 
     def private_chat(self, user_id: int) -> JSONDict:
         chat = self._chats.setdefault(
@@ -821,11 +831,26 @@ class BotApiStandIn:
         for command in commands:
             if not re.fullmatch(r"[a-z0-9_]{1,32}", command.get("command", "")):
                 raise ApiFailure(400, "Bad Request: BOT_COMMAND_INVALID")
-        self.commands = commands
+        key = self._menu_key(call)
+        self.command_menus[key] = commands
+        if key == ("", ""):
+            self.commands = commands
         return True
 
     async def _m_getMyCommands(self, call: ApiCall) -> list[JSONDict]:
-        return self.commands
+        return self.command_menus.get(self._menu_key(call), [])
+
+    async def _m_deleteMyCommands(self, call: ApiCall) -> bool:
+        self.command_menus.pop(self._menu_key(call), None)
+        return True
+
+    def _menu_key(self, call: ApiCall) -> tuple[str, str]:
+        scope = call.params.get("scope")
+        shown = "" if scope in (None, {"type": "default"}) else json.dumps(scope, sort_keys=True)
+        language = call.params.get("language_code") or ""
+        if language and not re.fullmatch(r"[a-z]{2}", language):
+            raise ApiFailure(400, "Bad Request: invalid language code specified")
+        return shown, str(language)
 
     async def _m_sendChatAction(self, call: ApiCall) -> bool:
         self._chat_param(call)
