@@ -209,7 +209,10 @@ class BotApiStandIn:
         *,
         token: str = "123456789:AAStandInTokenForTests_abcdefghijkl",
         bot_username: str = "detectx_test_bot",
+        first_update_id: int = 700_000_001,
     ) -> None:
+        """`first_update_id`: give stand-ins of replicas sharing a database distinct update ids,
+        as Telegram's are."""
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_username = bot_username
@@ -217,8 +220,8 @@ class BotApiStandIn:
         self.calls: list[ApiCall] = []
         self.commands: list[JSONDict] = []
         self.command_menus: dict[tuple[str, str], list[JSONDict]] = {}
-        self._language_codes: dict[int, str | None] = {}
         """Menus by (scope as JSON, language_code or ""); `commands` is the default one."""
+        self._language_codes: dict[int, str | None] = {}
         self.webhook: JSONDict | None = None
         self.max_download_bytes = MAX_DOWNLOAD_BYTES
         self._runner: web.AppRunner | None = None
@@ -229,7 +232,7 @@ class BotApiStandIn:
         self._messages: dict[tuple[int, int], JSONDict] = {}
         self._members: dict[tuple[int, int], str] = {}
         self._message_ids: dict[int, itertools.count[int]] = {}
-        self._update_ids = itertools.count(700_000_001)
+        self._update_ids = itertools.count(first_update_id)
         self._file_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
         self._media_groups = itertools.count(13_000_000_000_000_001)
