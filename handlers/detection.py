@@ -51,6 +51,7 @@ RATE_CALLBACK_PREFIX = "rate"
 
 class DownloadFailed(DetectionError):
     kind = "download_failed"
+    short_message = N_("download failed")
     user_message = DOWNLOAD_FAILED_TEXT
 
 
@@ -58,6 +59,7 @@ class InternalError(DetectionError):
     """A bug on our side; recorded like any failure so it shows in the failure rate."""
 
     kind = "internal_error"
+    short_message = N_("internal error")
     user_message = N_("Sorry, something went wrong on my side. Please try again.")
 
 

@@ -11,6 +11,7 @@ import pytest
 from babel.messages.mofile import read_mo
 
 from bot import catalogs
+from bot.detection.errors import short_message_for
 from bot.detection.summary import caption, format_counts, nothing_found
 from bot.i18n import ENGLISH, available_languages, choose_language, translator
 from bot.labels import load_label_map
@@ -181,3 +182,12 @@ def test_adding_a_language_creates_catalogs_with_its_plural_rule(locales_copy: P
     assert "nplurals=3" in text
     problems = [str(p) for p in catalogs.check(locales_copy)]
     assert any("uk/LC_MESSAGES/labels.po: 'person' is not translated" in p for p in problems)
+
+
+def test_a_stored_failure_kind_is_named_shortly_in_the_language() -> None:
+    assert short_message_for("corrupt_image") == "damaged image"
+    assert translator("ru").gettext(short_message_for("corrupt_image")) == (
+        "повреждённое изображение"
+    )
+    assert short_message_for("no_such_kind") == "error"
+    assert short_message_for(None) == "error"
