@@ -251,3 +251,37 @@ async def test_a_custom_label_map_is_shown_as_written_in_every_language(
     reply = await bot.send(bot.api.private_photo_update(USER, cat), "sendPhoto")
 
     assert reply.params["caption"] == "1 объект: 1 × cat"
+
+
+@sqlite_only
+async def test_the_queue_notice_is_in_the_persons_language(
+    start_bot: StartBot, tfserving_standin: TFServingStandIn, cat: bytes
+) -> None:
+    bot = await start_bot(max_concurrent_detections=1, queue_notice_s=0.2)
+    tfserving_standin.latency_s = 0.8
+    api = bot.api
+    for i in range(3):
+        api.set_language_code(USER + i, "ru")
+    api.push_updates([api.private_photo_update(USER + i, cat) for i in range(3)])
+    await api.wait_for("sendPhoto", 3, timeout=30)
+
+    notices = [c.params["text"] for c in api.calls_to("sendMessage")]
+    assert notices, "no photo was told it is queued"
+    assert set(notices) == {"Сейчас много фото: ваше в очереди, скоро отвечу."}
+
+
+@sqlite_only
+async def test_an_album_is_answered_in_the_persons_language(
+    running_bot: RunningBot, cat: bytes, motorcycles: bytes
+) -> None:
+    api = running_bot.api
+    api.set_language_code(USER, "de")
+    api.push_updates(api.album_updates(USER, USER, [cat, motorcycles]))
+    group = (await api.wait_for("sendMediaGroup"))[0]
+    summary = (await api.wait_for("sendMessage"))[0]
+
+    assert group.params["media"][0]["caption"] == "1. 1 Objekt: 1 × Katze"
+    assert summary.params["text"].splitlines() == [
+        "1. 1 Objekt: 1 × Katze",
+        "2. 2 Objekte: 2 × Motorrad",
+    ]
