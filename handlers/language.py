@@ -14,7 +14,14 @@ import re
 from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update, User
 from telegram.error import BadRequest, TelegramError
 
-from bot.i18n import LabelNames, Translator, available_languages, choose_language, translator
+from bot.i18n import (
+    LabelNames,
+    Translator,
+    available_languages,
+    choose_language,
+    supported_language,
+    translator,
+)
 from bot.services import Services
 from db.languages import LanguageChoices
 from handlers.common import Context, database_error, get_services, is_group_admin, reply_text
@@ -72,7 +79,10 @@ def _is_group(chat: Chat) -> bool:
     return chat.type != Chat.PRIVATE
 
 
-def language_text(tr: Translator, chat: Chat, choices: LanguageChoices) -> str:
+def language_text(
+    tr: Translator, chat: Chat, choices: LanguageChoices, language_code: str | None
+) -> str:
+    """What /language says: whose language applies here, and what one may choose."""
     chosen = choices.chat if _is_group(chat) else choices.user
     if _is_group(chat):
         if chosen is None:
@@ -83,7 +93,7 @@ def language_text(tr: Translator, chat: Chat, choices: LanguageChoices) -> str:
         return tr.gettext("Language of this group: {language}. Group admins can change it:").format(
             language=tr.language_name
         )
-    if chosen is None:
+    if chosen is None and supported_language(language_code) == tr.language:
         return tr.gettext(
             "I answer in {language}, the language of your Telegram app. Choose another:"
         ).format(language=tr.language_name)
@@ -124,7 +134,7 @@ async def language_command(update: Update, context: Context) -> None:
     await reply_text(
         context.bot,
         message,
-        language_text(tr, chat, choices),
+        language_text(tr, chat, choices, user.language_code),
         reply_markup=language_keyboard(tr, chosen),
     )
 
@@ -177,7 +187,8 @@ async def language_button(update: Update, context: Context) -> None:
         return
     try:
         await query.edit_message_text(
-            language_text(tr, chat, choices), reply_markup=language_keyboard(tr, picked)
+            language_text(tr, chat, choices, query.from_user.language_code),
+            reply_markup=language_keyboard(tr, picked),
         )
     except BadRequest as exc:
         if "not modified" not in str(exc):

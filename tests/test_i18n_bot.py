@@ -285,3 +285,16 @@ async def test_an_album_is_answered_in_the_persons_language(
         "1. 1 Objekt: 1 × Katze",
         "2. 2 Objekte: 2 × Motorrad",
     ]
+
+
+@sqlite_only
+async def test_language_menu_for_an_unsupported_telegram_language_does_not_claim_it(
+    running_bot: RunningBot,
+) -> None:
+    api = running_bot.api
+    api.set_language_code(USER, "uk")
+
+    menu = await running_bot.send(api.command_update(USER, USER, "/language"), "sendMessage")
+
+    assert menu.params["text"] == "I answer in English. Choose another:"
+    assert _button_texts(menu)[-1] == "✓ Telegram's language"
