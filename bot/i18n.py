@@ -82,9 +82,8 @@ class Translator:
 
     @property
     def language_name(self) -> str:
-        """The language's own name, capitalized: "Deutsch", "Русский"."""
-        name = self.locale.get_display_name(self.locale) or self.language
-        return name[:1].upper() + name[1:]
+        """The language's own name as written within a sentence: "Deutsch", "русский"."""
+        return self.locale.get_display_name(self.locale) or self.language
 
     def gettext(self, message: str) -> str:
         return self._messages.gettext(message)

@@ -100,10 +100,16 @@ def language_text(
     return tr.gettext("I answer in {language}. Choose another:").format(language=tr.language_name)
 
 
+def _button_name(language: str) -> str:
+    """The language's own name, capitalized: "Русский", "Español"."""
+    name = translator(language).language_name
+    return name[:1].upper() + name[1:]
+
+
 def language_keyboard(tr: Translator, chosen: str | None) -> InlineKeyboardMarkup:
     buttons = [
         InlineKeyboardButton(
-            f"{'✓ ' if language == chosen else ''}{translator(language).language_name}",
+            f"{'✓ ' if language == chosen else ''}{_button_name(language)}",
             callback_data=f"{CALLBACK_PREFIX}:{language}",
         )
         for language in available_languages()

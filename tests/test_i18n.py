@@ -120,10 +120,10 @@ def test_language_names_are_written_in_their_own_language() -> None:
     names = {language: translator(language).language_name for language in available_languages()}
     assert names == {
         "en": "English",
-        "ru": "Русский",
-        "es": "Español",
+        "ru": "русский",
+        "es": "español",
         "de": "Deutsch",
-        "pt": "Português",
+        "pt": "português",
     }
 
 

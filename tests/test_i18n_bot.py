@@ -177,7 +177,7 @@ async def test_language_choice_beats_telegram_language_across_restarts_and_repli
         "✓ Sprache von Telegram",
     ]
     edited = await first.send(api.callback_update(USER, menu.result, "lang:ru"), "editMessageText")
-    assert edited.params["text"] == "Я отвечаю на языке: Русский. Выберите другой:"
+    assert edited.params["text"] == "Я отвечаю на языке: русский. Выберите другой:"
     assert "✓ Русский" in _button_texts(edited)
     chat_menu = api.command_menus[(json.dumps({"chat_id": USER, "type": "chat"}), "")]
     assert chat_menu[0]["description"] == "что умеет этот бот"
@@ -219,12 +219,12 @@ async def test_group_language_set_by_an_admin_applies_to_everyone_there(
     refused = await running_bot.send(
         api.callback_update(MEMBER, menu.result, "lang:ru"), "answerCallbackQuery"
     )
-    assert refused.params["text"] == "Nur Admins der Gruppe können ihre Sprache ändern."
+    assert refused.params["text"] == "Nur Admins können die Sprache der Gruppe ändern."
     assert refused.params.get("show_alert") is True
     edited = await running_bot.send(
         api.callback_update(ADMIN, menu.result, "lang:es"), "editMessageText"
     )
-    assert edited.params["text"] == "Idioma del grupo: Español. Los admins pueden cambiarlo:"
+    assert edited.params["text"] == "Idioma del grupo: español. Los admins pueden cambiarlo:"
 
     in_group = await running_bot.send(
         api.group_photo_update(GROUP, MEMBER, cat, caption="/detect"), "sendPhoto"
