@@ -41,16 +41,23 @@ def label_names(services: Services) -> LabelNames:
     return "translated" if services.settings.label_map is None else "as_written"
 
 
+def _group_id(chat: Chat | None) -> int | None:
+    return chat.id if chat is not None and chat.type != Chat.PRIVATE else None
+
+
 async def stored_choices(
     services: Services, user: User | None, chat: Chat | None
 ) -> LanguageChoices:
     """What /language stored for this person and (in a group) this chat; none when the
     database does not answer (the Telegram language still applies)."""
-    group_id = chat.id if chat is not None and chat.type != Chat.PRIVATE else None
+    return await _stored_choices(services, user.id if user is not None else None, _group_id(chat))
+
+
+async def _stored_choices(
+    services: Services, user_id: int | None, group_id: int | None
+) -> LanguageChoices:
     try:
-        return await services.repository.languages.choices(
-            user.id if user is not None else None, group_id
-        )
+        return await services.repository.languages.choices(user_id, group_id)
     except Exception:
         database_error(services, "language choices")
         return LanguageChoices()
@@ -58,7 +65,28 @@ async def stored_choices(
 
 async def translator_for(services: Services, user: User | None, chat: Chat | None) -> Translator:
     """The translator for a reply to `user` in `chat`."""
-    return _translator(services, user, await stored_choices(services, user, chat))
+    return await reply_translator(
+        services,
+        user_id=user.id if user is not None else None,
+        group_id=_group_id(chat),
+        language_code=user.language_code if user is not None else None,
+    )
+
+
+async def reply_translator(
+    services: Services,
+    *,
+    user_id: int | None,
+    group_id: int | None,
+    language_code: str | None,
+) -> Translator:
+    """`translator_for` from plain values (`group_id` None in a private chat), for code that
+    holds no Telegram objects."""
+    choices = await _stored_choices(services, user_id, group_id)
+    language = choose_language(
+        chat_choice=choices.chat, user_choice=choices.user, language_code=language_code
+    )
+    return translator(language, label_names(services))
 
 
 def _translator(services: Services, user: User | None, choices: LanguageChoices) -> Translator:
