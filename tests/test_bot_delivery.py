@@ -160,8 +160,8 @@ async def test_album_of_three_gets_one_media_group_and_one_summary(
     assert [[b["text"] for b in row] for row in summary.buttons] == [
         [f"{n} 👍", f"{n} 👎"] for n in (1, 2, 3)
     ]
-    assert summary.callback_data == [
-        f"rate:{detection_id}:{value}" for detection_id, _, _ in stored for value in (1, -1)
+    assert running_bot.rated(summary) == [
+        (detection_id, value) for detection_id, _, _ in stored for value in (1, -1)
     ]
 
 

@@ -111,7 +111,7 @@ async def test_detect_again_after_a_detector_failure_answers_with_buttons_and_on
     assert reply.reply_to == photo["message"]["message_id"]
     stored = await rows(running_bot, "SELECT id, status, error_kind FROM detections")
     assert [r[1:] for r in stored] == [("ok", None)]
-    assert reply.callback_data == [f"rate:{stored[0][0]}:1", f"rate:{stored[0][0]}:-1"]
+    assert running_bot.rated(reply) == [(stored[0][0], 1), (stored[0][0], -1)]
 
 
 async def test_second_detect_on_a_photo_answers_with_the_same_rateable_detection(
@@ -130,7 +130,7 @@ async def test_second_detect_on_a_photo_answers_with_the_same_rateable_detection
     assert second.reply_to == photo["message"]["message_id"]
     assert second.params["caption"] == first.params["caption"]
     [(detection_id,)] = await rows(running_bot, "SELECT id FROM detections")
-    assert second.callback_data == [f"rate:{detection_id}:1", f"rate:{detection_id}:-1"]
+    assert running_bot.rated(second) == [(detection_id, 1), (detection_id, -1)]
 
 
 @sqlite_only
