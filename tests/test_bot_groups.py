@@ -24,11 +24,12 @@ def cat(photos_dir: Path) -> bytes:
 
 async def test_group_photo_without_mention_is_ignored(running_bot: RunningBot, cat: bytes) -> None:
     api = running_bot.api
+    mark = len(api.calls)
     running_bot.push(api.group_photo_update(GROUP, MEMBER, cat, caption="look at my cat"))
     running_bot.push(api.group_photo_update(GROUP, MEMBER, cat))
-    await api.wait_idle(quiet=1.5)
+    await running_bot.wait_idle()
 
-    assert api.sent() == []
+    assert api.calls[mark:] == []
     assert api.calls_to("getFile") == []
     assert await rows(running_bot, "SELECT id FROM detections") == []
 
@@ -66,8 +67,9 @@ async def test_group_caption_mentioning_another_bot_is_ignored(
     running_bot.push(
         api.group_photo_update(GROUP, MEMBER, cat, caption="@some_other_bot /detect@some_other_bot")
     )
-    await api.wait_idle(quiet=1.0)
+    await running_bot.wait_idle()
     assert api.sent() == []
+    assert api.calls_to("getFile") == []
 
 
 async def test_detect_command_replying_to_photo_answers_the_photo(
