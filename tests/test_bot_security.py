@@ -19,6 +19,7 @@ STRANGER = 5_000_000_402
 GROUP_A = -1_001_000_000_401
 GROUP_B = -1_001_000_000_402
 CHANNEL = -1_001_000_000_499
+ALBUM_QUIET_ON_A_BUSY_MACHINE_S = 3.0
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
@@ -87,8 +88,9 @@ async def test_rating_signed_for_the_chat_but_of_a_detection_elsewhere_does_not_
 
 
 async def test_album_summary_buttons_rate_the_photo_they_name(
-    running_bot: RunningBot, photos_dir: Path
+    start_bot: StartBot, photos_dir: Path
 ) -> None:
+    running_bot = await start_bot(album_quiet_s=ALBUM_QUIET_ON_A_BUSY_MACHINE_S)
     api = running_bot.api
     images = [(photos_dir / n).read_bytes() for n in ("cat_chelsea.jpg", "person_astronaut.jpg")]
     album = api.album_updates(OWNER, OWNER, images)
