@@ -18,13 +18,13 @@ from handlers.detection import (
     chat_settings,
     detect,
     outcome_text,
-    rating_buttons,
     reply_with_outcome,
     show_uploading,
     store_reply_file_id,
     within_rate_limit,
 )
 from handlers.language import translator_for
+from handlers.rating import rating_buttons
 
 MAX_MEDIA_GROUP = 10
 
@@ -104,7 +104,7 @@ async def _send_album_answer(
         if outcome.result is not None or outcome.error is not None:
             lines.append(f"{number}. {outcome_text(outcome, tr)}")
     ratings = [
-        rating_buttons(outcome.detection_id, f"{number} ")
+        rating_buttons(services.settings, first.chat_id, outcome.detection_id, f"{number} ")
         for number, outcome in enumerate(outcomes, start=1)
         if outcome.detection_id is not None
     ]
