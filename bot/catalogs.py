@@ -205,7 +205,9 @@ def _catalog_problems(catalog: Catalog, template: Catalog) -> Iterator[str]:
         ids = _forms(message.id)
         expected = {name for msgid in ids for name in _PLACEHOLDER.findall(msgid)}
         for string in strings:
-            if set(_PLACEHOLDER.findall(string)) != expected:
+            used = set(_PLACEHOLDER.findall(string))
+            plural = isinstance(message.id, (tuple, list))
+            if (plural and not used <= expected) or (not plural and used != expected):
                 yield f"{key[0]!r}: placeholders of {string!r} differ from {sorted(expected)}"
 
 

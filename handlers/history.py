@@ -52,7 +52,7 @@ async def history(update: Update, context: Context) -> None:
         await reply_text(context.bot, message, tr.gettext(EMPTY_TEXT))
         return
     heading = tr.ngettext(
-        "Your last {count} detection:", "Your last {count} detections:", len(items)
+        "Your last detection:", "Your last {count} detections:", len(items)
     ).format(count=tr.number(len(items)))
     lines = [heading] + [history_line(i, tr) for i in items]
     await reply_text(context.bot, message, "\n".join(lines))

@@ -11,10 +11,13 @@ import pytest
 from babel.messages.mofile import read_mo
 
 from bot import catalogs
+from bot.charts import render_stats_chart
 from bot.detection.errors import short_message_for
 from bot.detection.summary import caption, format_counts, nothing_found
 from bot.i18n import ENGLISH, available_languages, choose_language, translator
 from bot.labels import load_label_map
+from db.records import Stats
+from handlers.stats import stats_text
 
 TRANSLATED = ("ru", "es", "de", "pt")
 
@@ -191,3 +194,38 @@ def test_a_stored_failure_kind_is_named_shortly_in_the_language() -> None:
     )
     assert short_message_for("no_such_kind") == "error"
     assert short_message_for(None) == "error"
+
+
+def test_stats_figures_are_written_in_the_language_with_its_digits() -> None:
+    numbers = Stats(
+        users=1234,
+        chats=56,
+        detections_ok=12000,
+        detections_failed=345,
+        objects=67890,
+        per_class=[("person", 5000), ("dog", 12)],
+        avg_inference_ms=41.6,
+        p95_inference_ms=None,
+    )
+
+    lines = stats_text(numbers, translator("ru")).splitlines()
+
+    assert lines == [
+        "Статистика DetectX",
+        "Пользователи: 1\xa0234 · чаты: 56",
+        "Распознавания: 12\xa0000 успешно, 345 с ошибкой (доля ошибок 2,8\xa0%)",
+        "Найдено объектов: 67\xa0890",
+        "Частые классы: человек 5\xa0000, собака 12",
+        "Инференс: в среднем 42 мс, p95 н/д",
+    ]
+
+
+def test_stats_chart_renders_with_translated_labels() -> None:
+    chart = render_stats_chart(
+        [(date(2026, 11, 30), 3), (date(2026, 12, 1), 5)],
+        [("person", 5), ("dog", 2)],
+        last_day=date(2026, 12, 1),
+        days=30,
+        tr=translator("ru"),
+    )
+    assert chart.startswith(b"\x89PNG")

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from bot.i18n import translator
 from bot.labels import BUNDLED_LABEL_MAP
 from tests.support.bot_fixtures import (
     RunningBot,
@@ -74,6 +76,17 @@ LANGUAGE_MENU_ITEM = {
     "pt": "o idioma em que respondo",
 }
 
+START_FIRST_LINE = {
+    "en": "Hi! Send me a photo and I'll mark the objects I find and count them.",
+    "ru": "Привет! Пришлите фото, и я отмечу и посчитаю объекты на нём.",
+    "es": "¡Hola! Envíame una foto y marcaré y contaré los objetos que encuentre.",
+    "de": "Hallo! Schick mir ein Foto, und ich markiere und zähle die Objekte darauf.",
+    "pt": "Olá! Envie uma foto e eu marco e conto os objetos que encontrar.",
+}
+HELP_LANGUAGE_LINE = {
+    language: f"/language — {description}" for language, description in LANGUAGE_MENU_ITEM.items()
+}
+
 
 @pytest.fixture
 def cat(photos_dir: Path) -> bytes:
@@ -111,13 +124,36 @@ async def test_photos_and_errors_are_answered_in_the_persons_language(
 
 
 @sqlite_only
+@pytest.mark.parametrize("language", list(CAPTIONS))
+async def test_start_and_help_are_in_the_persons_language(
+    running_bot: RunningBot, language: str
+) -> None:
+    api = running_bot.api
+    api.set_language_code(USER, LANGUAGE_CODES[language])
+    api.set_language_code(USER + 1, "en")
+
+    start = await running_bot.send(api.command_update(USER, USER, "/start"), "sendMessage")
+    help_ = await running_bot.send(api.command_update(USER, USER, "/help"), "sendMessage")
+    english = await running_bot.send(api.command_update(USER + 1, USER + 1, "/help"), "sendMessage")
+
+    assert start.params["text"].splitlines()[0] == START_FIRST_LINE[language]
+    lines = help_.params["text"].splitlines()
+    assert HELP_LANGUAGE_LINE[language] in lines
+    if language != "en":
+        shared = set(lines) & set(english.params["text"].splitlines()) - {""}
+        assert shared == set(), f"English lines in the {language} /help: {shared}"
+
+
+@sqlite_only
 async def test_an_unknown_language_code_gets_english(running_bot: RunningBot, cat: bytes) -> None:
     api = running_bot.api
     api.set_language_code(USER, "zh-hans")
 
+    start = await running_bot.send(api.command_update(USER, USER, "/start"), "sendMessage")
     reply = await running_bot.send(api.private_photo_update(USER, cat), "sendPhoto")
     error = await _text_document(running_bot, USER)
 
+    assert start.params["text"].splitlines()[0] == START_FIRST_LINE["en"]
     assert reply.params["caption"] == CAPTIONS["en"][0]
     assert error.params["text"] == NOT_AN_IMAGE["en"]
 
@@ -298,3 +334,30 @@ async def test_language_menu_for_an_unsupported_telegram_language_does_not_claim
 
     assert menu.params["text"] == "I answer in English. Choose another:"
     assert _button_texts(menu)[-1] == "✓ Telegram's language"
+
+
+@sqlite_only
+async def test_history_and_settings_use_the_locales_dates_numbers_and_class_names(
+    running_bot: RunningBot, cat: bytes
+) -> None:
+    api = running_bot.api
+    api.set_language_code(USER, "es")
+    await running_bot.send(api.private_photo_update(USER, cat), "sendPhoto")
+    await running_bot.repository.update_chat_settings(
+        USER, min_score=0.3, class_filter=frozenset({"cat", "dog"})
+    )
+
+    history = await running_bot.send(api.command_update(USER, USER, "/history"), "sendMessage")
+    settings = await running_bot.send(api.command_update(USER, USER, "/settings"), "sendMessage")
+
+    today = translator("es").day(datetime.now(UTC).date())
+    heading, line = history.params["text"].splitlines()
+    assert heading == "Tu última detección:"
+    assert line.startswith(today) and line.endswith(" UTC — 1 × gato")
+    assert settings.params["text"].splitlines() == [
+        "Ajustes de este chat:",
+        "Umbral: 30\xa0%",
+        "Clases: gato, perro",
+    ]
+    assert _button_texts(settings)[:2] == ["✓ 30\xa0%", "50\xa0%"]
+    assert "Clases: 2 ▸" in _button_texts(settings)
