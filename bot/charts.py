@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from bot.i18n import ENGLISH, Translator
+from bot.i18n import Translator
 
 
 def render_stats_chart(
@@ -23,7 +23,7 @@ def render_stats_chart(
     *,
     last_day: date,
     days: int,
-    tr: Translator = ENGLISH,
+    tr: Translator,
 ) -> bytes:
     """A PNG with two panels: detections on each of the `days` days up to `last_day` (days
     without detections show as gaps) and the classes in `per_class` (horizontal bars), labelled
