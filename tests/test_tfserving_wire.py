@@ -25,7 +25,6 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
-from bot.detection import tfserving_api
 from bot.detection.tensors import from_tensor_proto
 from bot.detection.tfserving import TFServingDetector
 from bot.detection.tfserving_api import get_model_metadata_pb2 as our_metadata_pb2
@@ -36,6 +35,7 @@ from bot.detection.tfserving_api import predict_pb2 as our_predict_pb2
 from bot.detection.tfserving_api import prediction_service_pb2_grpc as our_prediction_service
 from bot.detection.tfserving_api import tensor_pb2 as our_tensor_pb2
 from bot.detection.tfserving_api import types_pb2 as our_types_pb2
+from bot.detection.tfserving_api.pool import POOL
 from tests.support.tfserving_standin import as_proto_field, read_signature_defs
 
 SIGNATURE_DEF_MAP_URL = "type.googleapis.com/tensorflow.serving.SignatureDefMap"
@@ -233,7 +233,7 @@ def test_every_declared_field_matches_the_official_definition(ours: Descriptor) 
     import tensorflow_serving.apis.get_model_status_pb2  # noqa: F401  (registers the officials)
 
     official = descriptor_pool.Default().FindMessageTypeByName(ours.full_name)
-    assert ours.file.pool is tfserving_api.pool.POOL
+    assert ours.file.pool is POOL
     for field in ours.fields:
         theirs = official.fields_by_number.get(field.number)
         assert theirs is not None, f"{ours.full_name}.{field.name} has no official field"
@@ -243,8 +243,10 @@ def test_every_declared_field_matches_the_official_definition(ours: Descriptor) 
             theirs.is_repeated,
         )
         if field.message_type is not None:
+            assert theirs.message_type is not None
             assert field.message_type.full_name == theirs.message_type.full_name
         if field.enum_type is not None:
+            assert theirs.enum_type is not None
             _assert_enum_subset(field.enum_type, theirs.enum_type)
         if field.containing_oneof is not None:
             assert theirs.containing_oneof is not None
