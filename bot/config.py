@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     model_name: str = "detector"
     model_signature: str = "serving_default"
     model_path: Path = Path("saved_model")
+    model_auto_download: bool = True
+    model_download_url: str | None = None
     label_map: Path | None = None
     min_score: float = Field(0.5, ge=0.0, le=1.0)
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
@@ -70,7 +72,9 @@ class Settings(BaseSettings):
             return frozenset({value})
         return value
 
-    @field_validator("tfserving_address", "webhook_url", "label_map", mode="before")
+    @field_validator(
+        "tfserving_address", "webhook_url", "label_map", "model_download_url", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
