@@ -317,7 +317,7 @@ def test_list_names_the_default_model_with_its_size(tmp_path: Path) -> None:
     ids=["declared-too-big", "streamed-too-big", "gzip-bomb", "tar-bomb"],
 )
 def test_oversized_archives_stop_early_and_leave_nothing(
-    zoo: ZooServer, tmp_path: Path, route: str, kwargs: dict[str, int], expected: str
+    zoo: ZooServer, tmp_path: Path, route: str, kwargs: dict[str, Any], expected: str
 ) -> None:
     base = tmp_path / "saved_model"
     (base / "1").mkdir(parents=True)
