@@ -76,7 +76,13 @@ class RedactionFilter(logging.Filter):
         self._redact = redactor
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._redact(record.getMessage())
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            # A record whose arguments do not fit its format: filters run outside the handler's
+            # error handling, so show both rather than raise in the caller.
+            message = f"{record.msg!r} % {record.args!r}"
+        record.msg = self._redact(message)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

@@ -78,6 +78,17 @@ def test_the_token_is_removed_from_messages_arguments_tracebacks_and_stacks(
     assert "Stack (most recent call last)" in text
 
 
+def test_a_record_whose_arguments_do_not_fit_is_still_written_and_redacted(
+    restore_logging: None,
+) -> None:
+    stream = _configured()
+
+    logging.getLogger("tests.bad").warning("token %s and %d", TOKEN, "not a number")
+
+    assert "111222333:***" in stream.getvalue()
+    assert SECRET not in stream.getvalue()
+
+
 def test_warnings_go_through_the_same_redaction(restore_logging: None) -> None:
     stream = _configured()
 
