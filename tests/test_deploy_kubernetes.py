@@ -303,6 +303,7 @@ def test_containers_run_as_non_root_on_a_read_only_root_filesystem_with_pinned_i
     for workload in of_kind(objects, *WORKLOADS):
         pod_security = pod_spec(workload)["securityContext"]
         assert pod_security["runAsNonRoot"] is True
+        assert pod_security["seccompProfile"]["type"] == "RuntimeDefault"
         for container in containers(workload):
             security = container["securityContext"]
             assert security["allowPrivilegeEscalation"] is False
