@@ -20,6 +20,7 @@ from telegram.ext import (
 )
 
 from bot.flood_limit import MessageRateLimiter
+from bot.log_context import update_log_context
 from bot.services import Services
 from handlers import (
     detect_command,
@@ -54,7 +55,8 @@ MEDIA_WRITE_TIMEOUT_S = 60.0
 
 
 class DetectXApplication(Application[Any, Any, Any, Any, Any, Any]):
-    """Registers the bot's commands (setMyCommands) whenever it is initialized.
+    """Registers the bot's commands (setMyCommands) whenever it is initialized, and handles each
+    update inside a log context naming the update and its chat.
 
     PTB calls `post_init` only from `run_polling`/`run_webhook`; the runner drives the
     application itself (`async with application`), so the hook lives in `initialize`.
@@ -65,6 +67,10 @@ class DetectXApplication(Application[Any, Any, Any, Any, Any, Any]):
         await super().initialize()
         if not already:
             await post_init(self)
+
+    async def process_update(self, update: object) -> None:
+        with update_log_context(update):
+            await super().process_update(update)
 
 
 async def post_init(application: AnyApplication) -> None:
@@ -89,6 +95,7 @@ def build_application(services: Services, *, webhook: bool) -> AnyApplication:
                 group_max_rate=GROUP_MAX_RATE,
                 group_time_period=60,
                 max_retries=RATE_LIMIT_RETRIES,
+                on_rate_limited=services.metrics.count_telegram_rate_limit,
             )
         )
         .concurrent_updates(CONCURRENT_UPDATES)

@@ -21,6 +21,7 @@ from bot.detection.summary import caption
 from bot.detection.types import DetectionResult
 from bot.i18n import N_, Translator
 from bot.identity import requester_of
+from bot.log_context import bind_log_context
 from bot.services import Services
 from db.errors import DuplicateDetection
 from db.records import ChatSettings, FailedDetection, NewDetection, NewObject
@@ -226,6 +227,7 @@ async def _record(
         outcome.detection_id = duplicate.existing_id
     except Exception:
         database_error(services, "record_detection")
+    bind_log_context(detection_id=outcome.detection_id)
 
 
 async def store_reply_file_id(services: Services, detection_id: int | None, sent: Message) -> None:
