@@ -18,6 +18,16 @@ In one run, on the real model and the shared photos:
   the bot sends), from as many concurrent tasks as the bot's detection limit
   (MAX_CONCURRENT_DETECTIONS); measured before and after the end-to-end runs, averaged.
 Targets: end-to-end throughput >= 80% of model-only; webhook ack p99 <= 50 ms.
+
+`--compare [--rounds 3] [--idle 12] [--profile DIR]`: the bot's own cost, side by side. The bot runs
+in its own process as `detectbot run` runs it (bench.serve_bot), once per variant: PTB's default
+HTTPXRequest (the path before issue 11) or the shipped aiohttp request class, each on asyncio's
+loop and on uvloop; the variants interleaved over the rounds. Per variant: bot CPU per answered
+photo (from /proc, the bot process alone) and the other processes', over a burst of N photos as
+shipped; then photos sent one at a time: update → reply p50 minus the model call as the bot timed
+it (its detectx_inference_seconds). With --profile, py-spy records the bot over one more burst
+(not the measured one) and the top of each profile is printed.
+Targets: bot CPU per photo <= 8 ms; idle overhead over the model call <= 15 ms.
 """
 
 from __future__ import annotations
@@ -685,27 +695,44 @@ async def profiling(pid: int, out: Path) -> AsyncIterator[None]:
         await process.wait()
 
 
-# Inclusive shares: samples with such a frame anywhere on their stack.
+# Each busy sample goes to the first part with a frame on its stack, so the shares add up to 100 %.
 PROFILE_PARTS = (
-    ("Bot API calls (PTB Bot._post and below)", ("_post (telegram/_bot.py",)),
-    ("  of which the HTTP layer (BaseRequest.post)", ("post (telegram/request/_baserequest.py",)),
-    ("update parsing (Update.de_json)", ("de_json (telegram/_update.py",)),
-    ("webhook request handling (bot/server.py)", ("(bot/server.py",)),
-    ("database (SQLAlchemy)", ("(sqlalchemy/",)),
-    ("detection pipeline (bot/detection/)", ("(bot/detection/",)),
+    ("database (SQLAlchemy, aiomysql, db/)", ("(sqlalchemy/", "(aiomysql/", "(pymysql/", "(db/")),
+    (
+        "Bot API calls (PTB Bot methods + HTTP layer)",
+        (
+            "(telegram/_bot.py",
+            "(telegram/request/",
+            "(bot/telegram_request.py",
+            "(aiohttp/client",
+            "(httpx/",
+            "(httpcore/",
+            "(anyio/",
+            "(h11/",
+        ),
+    ),
+    (
+        "image work (decode, resize, draw, encode)",
+        ("(PIL/", "(numpy/", "(bot/detection/images.py", "(bot/detection/annotate.py"),
+    ),
+    ("gRPC call to TF Serving", ("(grpc/", "(google/protobuf", "(bot/detection/tfserving.py")),
+    ("webhook server (aiohttp web)", ("(aiohttp/web", "(bot/server.py")),
+    ("PTB dispatch, handlers, workflow", ("(telegram/", "(handlers/", "(bot/")),
+    ("event loop (asyncio/uvloop)", ("(asyncio/", "(uvloop/", "(selectors.py")),
 )
 # Leaves where a thread waits rather than runs; py-spy counts some of them as active.
 IDLE_LEAVES = (
     "select (selectors.py",
     "_worker (concurrent/futures/thread.py:81",
     "wait (threading.py",
+    "Thread.run (threading.py",
 )
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
 def summarize_profile(raw: Path, top: int = 12) -> list[str]:
-    """py-spy's collapsed stacks as shares of the busy samples: by part of the bot (inclusive),
-    by library (self time), and the hottest functions (self time)."""
+    """py-spy's collapsed stacks as shares of the busy samples: by part of the work, by library
+    (self time), and the hottest functions (self time)."""
     stacks: list[tuple[list[str], int]] = []
     for line in raw.read_text().splitlines():
         joined, _, count = line.rpartition(" ")
@@ -716,10 +743,16 @@ def summarize_profile(raw: Path, top: int = 12) -> list[str]:
         ):
             stacks.append((joined.split(";"), int(count)))
     total = sum(count for _, count in stacks) or 1
-    lines = [f"{total} busy samples", "  by part (inclusive):"]
-    for part, needles in PROFILE_PARTS:
-        hits = sum(c for frames, c in stacks if any(n in f for f in frames for n in needles))
-        lines.append(f"  {100 * hits / total:5.1f} %  {part}")
+    lines = [f"{total} busy samples", "  by part of the work:"]
+    parts = dict.fromkeys([name for name, _ in PROFILE_PARTS] + ["other"], 0)
+    for frames, samples in stacks:
+        stack = ";".join(frames)
+        part = next(
+            (n for n, needles in PROFILE_PARTS if any(x in stack for x in needles)), "other"
+        )
+        parts[part] += samples
+    for part, samples in parts.items():
+        lines.append(f"  {100 * samples / total:5.1f} %  {part}")
     by_library: dict[str, int] = {}
     by_function: dict[str, int] = {}
     for frames, samples in stacks:
