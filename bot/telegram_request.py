@@ -139,10 +139,13 @@ class AiohttpRequest(BaseRequest):
         )
         body, headers = _body(request_data)
 
-        try:
-            await asyncio.wait_for(pool.acquire(), pool_wait)
-        except TimeoutError as exc:
-            raise TimedOut(POOL_TIMEOUT_MESSAGE) from exc
+        if pool.locked():
+            try:
+                await asyncio.wait_for(pool.acquire(), pool_wait)
+            except TimeoutError as exc:
+                raise TimedOut(POOL_TIMEOUT_MESSAGE) from exc
+        else:
+            await pool.acquire()
         try:
             async with session.request(
                 method, url, data=body, headers=headers, timeout=timeout
