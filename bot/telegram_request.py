@@ -15,8 +15,9 @@ Timeouts are PTB's four, per call or from the defaults given here:
   (aiohttp's `sock_read`, which aiohttp starts only after the body is written);
 - `write_timeout`: aiohttp has no per-write timeout, so sending is bounded by a deadline on the
   whole exchange: connect + write + read.
-Uploads default to `media_write_timeout` for writing, as in `HTTPXRequest`. Proxy variables of
-the environment are ignored (`trust_env=False`): the Bot API URL is the one configured.
+Uploads default to `media_write_timeout` for writing, as in `HTTPXRequest`. Redirects are not
+followed (httpx does not either; PTB reports a 3xx as `NetworkError`), and proxy variables of the
+environment are ignored (`trust_env=False`): the Bot API URL is the one configured.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ class AiohttpRequest(BaseRequest):
             await pool.acquire()
         try:
             async with session.request(
-                method, url, data=body, headers=headers, timeout=timeout
+                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:

@@ -158,14 +158,19 @@ async def test_error_status_raises_ptbs_exception_with_telegrams_description(
 
 
 @asynccontextmanager
-async def bad_gateway_server() -> AsyncIterator[str]:
-    """A proxy in front of the Bot API answering 502 with an HTML page; yields its URL."""
+async def proxy_in_front(botapi_url: str) -> AsyncIterator[str]:
+    """A misconfigured proxy in front of the Bot API: `/bad/...` answers 502 with an HTML page,
+    `/moved/...` redirects to the real Bot API; yields its URL."""
 
     async def bad_gateway(request: web.Request) -> web.Response:
         return web.Response(status=502, text="<html>Bad Gateway</html>", content_type="text/html")
 
+    async def moved(request: web.Request) -> web.Response:
+        raise web.HTTPFound(f"{botapi_url}/{request.match_info['tail']}")
+
     app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", bad_gateway)
+    app.router.add_route("*", "/bad/{tail:.*}", bad_gateway)
+    app.router.add_route("*", "/moved/{tail:.*}", moved)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -177,11 +182,20 @@ async def bad_gateway_server() -> AsyncIterator[str]:
 
 
 async def test_non_json_error_page_raises_network_error_naming_the_status(
-    make_request: RequestFactory,
+    botapi: BotApiStandIn, make_request: RequestFactory
 ) -> None:
-    async with bad_gateway_server() as url, make_request() as request:
+    async with proxy_in_front(botapi.url) as url, make_request() as request:
         with pytest.raises(NetworkError, match=r"Bad Gateway \(502\)\. Parsing the server"):
-            await request.post(f"{url}/botTOKEN/getMe")
+            await request.post(f"{url}/bad/bot{botapi.token}/getMe")
+
+
+async def test_redirect_is_not_followed_and_raises_network_error(
+    botapi: BotApiStandIn, make_request: RequestFactory
+) -> None:
+    async with proxy_in_front(botapi.url) as url, make_request() as request:
+        with pytest.raises(NetworkError, match=r"Found \(302\)"):
+            await request.post(f"{url}/moved/bot{botapi.token}/getMe")
+    assert botapi.calls_to("getMe") == []
 
 
 def test_payload_parsing_matches_ptb(make_request: RequestFactory) -> None:
