@@ -27,6 +27,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import yarl
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import NetworkError, TimedOut
@@ -153,11 +154,24 @@ class AiohttpRequest(BaseRequest):
             ) as response:
                 return response.status, await response.read()
         except TimeoutError as exc:
-            raise TimedOut from exc
+            raise TimedOut from _cause(exc, url)
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+            text = _without_path(f"aiohttp.{type(exc).__name__}: {exc}", url)
+            raise NetworkError(text) from _cause(exc, url)
         finally:
             pool.release()
+
+
+def _cause(exc: BaseException, url: str) -> BaseException | None:
+    """The transport error to chain, unless its text carries the URL: Bot API paths hold the bot
+    token, and a logged traceback prints every chained exception (aiohttp's connection timeout,
+    for one, names the URL)."""
+    return None if yarl.URL(url).path in str(exc) else exc
+
+
+def _without_path(text: str, url: str) -> str:
+    parsed = yarl.URL(url)
+    return text.replace(url, str(parsed.origin())).replace(parsed.path, "")
 
 
 def _sum_or_none(*parts: float | None) -> float | None:

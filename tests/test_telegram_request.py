@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from telegram import Bot, InputMediaPhoto
@@ -28,6 +29,7 @@ from tests.support.botapi_standin import BotApiStandIn
 from tests.support.image_samples import encode, gradient
 
 USER = 5_550_001_234
+TOKEN = "123456789:AAsecretPartOfTheTokenThatMustNotLeak"
 
 RequestFactory = Callable[..., BaseRequest]
 REQUESTS: dict[str, RequestFactory] = {"httpx": HTTPXRequest, "aiohttp": AiohttpRequest}
@@ -73,6 +75,18 @@ async def silent_server() -> AsyncIterator[str]:
             writer.close()
         server.close()
         await server.wait_closed()
+
+
+def error_chain_text(error: BaseException) -> str:
+    """What a logged traceback shows of an error: its text and every chained one's."""
+    texts = []
+    current: BaseException | None = error
+    while current is not None:
+        texts.append(f"{type(current).__name__}: {current}")
+        current = current.__cause__ or (
+            None if current.__suppress_context__ else current.__context__
+        )
+    return "\n".join(texts)
 
 
 def closed_port_url() -> str:
@@ -226,8 +240,24 @@ async def test_refused_connection_raises_network_error_not_timed_out(
 ) -> None:
     async with make_request() as request:
         with pytest.raises(NetworkError) as caught:
-            await request.post(f"{closed_port_url()}/botTOKEN/getMe")
+            await request.post(f"{closed_port_url()}/bot{TOKEN}/getMe")
     assert not isinstance(caught.value, TimedOut)
+    assert TOKEN not in error_chain_text(caught.value)
+
+
+async def test_a_transport_error_naming_the_url_does_not_carry_the_token_along(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = f"{closed_port_url()}/bot{TOKEN}/getMe"
+
+    def connect_times_out(*args: Any, **kwargs: Any) -> Any:
+        raise aiohttp.ConnectionTimeoutError(f"Connection timeout to host {url}")
+
+    async with AiohttpRequest() as request:
+        monkeypatch.setattr(aiohttp.ClientSession, "request", connect_times_out)
+        with pytest.raises(TimedOut) as caught:
+            await request.post(url)
+    assert TOKEN not in error_chain_text(caught.value)
 
 
 async def test_full_pool_raises_timed_out_without_sending(make_request: RequestFactory) -> None:
