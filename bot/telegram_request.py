@@ -23,6 +23,7 @@ environment are ignored (`trust_env=False`): the Bot API URL is the one configur
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import aiohttp
@@ -32,6 +33,8 @@ from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import JSONDict, ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+logger = logging.getLogger(__name__)
 
 POOL_TIMEOUT_MESSAGE = (
     "Pool timeout: All connections in the connection pool are occupied. Request was *not* sent "
@@ -152,7 +155,10 @@ class AiohttpRequest(BaseRequest):
             async with session.request(
                 method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
             ) as response:
-                return response.status, await response.read()
+                payload = await response.read()
+                if logger.isEnabledFor(logging.DEBUG):
+                    logger.debug("HTTP Request: %s %s %d", method, url, response.status)
+                return response.status, payload
         except TimeoutError as exc:
             raise TimedOut from _cause(exc, url)
         except aiohttp.ClientError as exc:
