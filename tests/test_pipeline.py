@@ -27,6 +27,7 @@ from bot.detection.errors import (
     ImageTooSmall,
     NotAnImage,
 )
+from bot.detection.images import ImageLimits, InferenceSize
 from bot.detection.inprocess import InProcessDetector
 from bot.detection.pipeline import DetectionPipeline
 from bot.detection.summary import count_labels, format_counts, nothing_found
@@ -34,16 +35,13 @@ from bot.detection.types import DetectedObject, DetectionResult
 from bot.labels import load_label_map
 from tests.support.image_samples import encode, png_with_header_size, with_orientation
 
+LIMITS = ImageLimits(max_image_pixels=50_000_000, max_file_bytes=20_000_000)
+MODEL_SIZE = InferenceSize(fixed=(300, 300))  # the shared model's input (its README)
+
 
 @pytest.fixture
 def pipeline(inprocess_detector: InProcessDetector) -> DetectionPipeline:
-    return DetectionPipeline(
-        inprocess_detector,
-        load_label_map(None),
-        max_image_pixels=50_000_000,
-        max_file_bytes=20_000_000,
-        inference_max_side=1024,
-    )
+    return DetectionPipeline(inprocess_detector, load_label_map(None), LIMITS, MODEL_SIZE)
 
 
 @pytest.fixture(scope="session")
@@ -237,13 +235,7 @@ async def test_concurrent_runs_give_the_same_results_as_one_at_a_time(
 async def test_tf_serving_path_gives_the_same_result(
     tfserving_detector: Any, pipeline: DetectionPipeline, photo_bytes: dict[str, bytes]
 ) -> None:
-    grpc_pipeline = DetectionPipeline(
-        tfserving_detector,
-        pipeline.labels,
-        max_image_pixels=50_000_000,
-        max_file_bytes=20_000_000,
-        inference_max_side=1024,
-    )
+    grpc_pipeline = DetectionPipeline(tfserving_detector, pipeline.labels, LIMITS, MODEL_SIZE)
     data = photo_bytes["motorcycle_stereo.jpg"]
     local = await pipeline.run(data, min_score=0.4)
     remote = await grpc_pipeline.run(data, min_score=0.4)
@@ -323,7 +315,46 @@ def test_pipeline_from_settings_reads_the_configured_label_map(
 ) -> None:
     label_map = tmp_path / "labels.pbtxt"
     label_map.write_text('item { id: 1 display_name: "human" }\n', encoding="utf-8")
-    settings = Settings(_env_file=None, label_map=label_map, inference_max_side=640)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, label_map=label_map, inference_max_side=640, model_path=tmp_path
+    )
     pipeline = DetectionPipeline.from_settings(settings, inprocess_detector)
     assert pipeline.labels.display_name(1) == "human"
-    assert pipeline.limits.inference_max_side == 640
+    assert pipeline.inference == InferenceSize(fixed=None, max_side=640)
+
+
+_ZOO_SSD_CONFIG = """
+model {
+  ssd {
+    num_classes: 90
+    image_resizer {
+      fixed_shape_resizer {
+        height: 320
+        width: 320
+      }
+    }
+  }
+}
+"""
+
+
+def test_model_input_size_is_the_setting_or_the_zoo_pipeline_config(
+    tmp_path: Path, inprocess_detector: InProcessDetector
+) -> None:
+    (tmp_path / "1").mkdir()
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "pipeline.config").write_text(_ZOO_SSD_CONFIG, encoding="utf-8")
+    learned = Settings(_env_file=None, model_path=tmp_path)  # type: ignore[call-arg]
+    pipeline = DetectionPipeline.from_settings(learned, inprocess_detector)
+    assert pipeline.inference.fixed == (320, 320)
+    explicit = Settings(_env_file=None, model_path=tmp_path, model_input_size="300x300")  # type: ignore[call-arg, arg-type]
+    assert DetectionPipeline.from_settings(explicit, inprocess_detector).inference.fixed == (
+        300,
+        300,
+    )
+    (tmp_path / "2" / "pipeline.config").write_text(
+        "image_resizer { keep_aspect_ratio_resizer { min_dimension: 512 max_dimension: 512 } }",
+        encoding="utf-8",
+    )
+    keep_aspect = DetectionPipeline.from_settings(learned, inprocess_detector).inference
+    assert keep_aspect == InferenceSize(fixed=None, max_side=512)
