@@ -316,37 +316,26 @@ def _wide_to_uint8(
 def inference_array(picture: Image.Image, inference: InferenceSize) -> npt.NDArray[np.uint8]:
     """The RGB `picture` as the (height, width, 3) uint8 array the detector is sent.
 
-    A fixed model size is reached as `tf.image.resize(..., method="bilinear")` does it in a zoo
-    graph (half-pixel centres, two taps per axis, no antialiasing), rounded to uint8. Otherwise
-    the long side is scaled down to `max_side` with Pillow's antialiased bilinear filter.
+    A fixed model size is reached as `tf.image.resize(..., method="bilinear")` reaches it in a
+    zoo graph: each output pixel centre mapped back (half-pixel centres), two taps per axis,
+    clamped at the edges, no antialiasing. Pillow's affine bilinear transform samples exactly
+    so; it truncates to uint8 where the graph keeps floats (at most 1 apart). Otherwise the long
+    side is scaled down to `max_side` with Pillow's antialiased bilinear filter.
     """
     if inference.fixed is None:
         size = fit_long_side(*picture.size, inference.max_side)
         if size != picture.size:
             picture = picture.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-        return np.asarray(picture, dtype=np.uint8)
-    pixels = np.asarray(picture, dtype=np.uint8)
-    width, height = inference.fixed
-    if picture.size == (width, height):
-        return pixels
-    y_low, y_high, y_weight = _bilinear_taps(picture.height, height)
-    x_low, x_high, x_weight = _bilinear_taps(picture.width, width)
-    top = pixels[y_low].astype(np.float32)
-    top += (pixels[y_high] - top) * y_weight[:, None, None]
-    left = top[:, x_low]
-    left += (top[:, x_high] - left) * x_weight[None, :, None]
-    rounded: npt.NDArray[np.uint8] = np.rint(left, out=left).astype(np.uint8)
-    return rounded
-
-
-def _bilinear_taps(
-    in_size: int, out_size: int
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.float32]]:
-    centres = (np.arange(out_size) + 0.5) * (in_size / out_size) - 0.5
-    floor = np.floor(centres)
-    low = np.clip(floor, 0, in_size - 1).astype(np.intp)
-    high = np.clip(np.ceil(centres), 0, in_size - 1).astype(np.intp)
-    return low, high, (centres - floor).astype(np.float32)
+    elif picture.size != inference.fixed:
+        width, height = inference.fixed
+        scale_x, scale_y = picture.width / width, picture.height / height
+        picture = picture.transform(
+            inference.fixed,
+            Image.Transform.AFFINE,
+            (scale_x, 0.0, 0.0, 0.0, scale_y, 0.0),
+            resample=Image.Resampling.BILINEAR,
+        )
+    return np.asarray(picture, dtype=np.uint8)
 
 
 def fit_long_side(width: int, height: int, max_side: int) -> tuple[int, int]:
