@@ -417,7 +417,7 @@ def test_pipeline_from_settings_reads_the_configured_label_map(
     )
     pipeline = DetectionPipeline.from_settings(settings, inprocess_detector)
     assert pipeline.labels.display_name(1) == "human"
-    assert pipeline.inference == InferenceSize(fixed=None, max_side=640)
+    assert pipeline.inference == InferenceSize(fixed=None, max_side=640, graph_resizes_up_to=4.0)
 
 
 _ZOO_SSD_CONFIG = """
@@ -454,4 +454,9 @@ def test_model_input_size_is_the_setting_or_the_zoo_pipeline_config(
         encoding="utf-8",
     )
     keep_aspect = DetectionPipeline.from_settings(learned, inprocess_detector).inference
-    assert keep_aspect == InferenceSize(fixed=None, max_side=512)
+    assert keep_aspect == InferenceSize(fixed=None, max_side=512, graph_resizes_up_to=4.0)
+    remote = Settings(_env_file=None, model_path=tmp_path, tfserving_address="tfserving:8500")  # type: ignore[call-arg]
+    assert (
+        DetectionPipeline.from_settings(remote, inprocess_detector).inference.graph_resizes_up_to
+        == 1
+    )

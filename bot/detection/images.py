@@ -71,10 +71,16 @@ class InferenceSize:
     is resized to it exactly as the graph would (`tf.image.resize` bilinear, half-pixel centres,
     no antialiasing), so the graph's resize becomes a no-op and boxes stay the same. None: the
     size is unknown, and the long side is scaled down to `max_side`, the aspect ratio kept.
+
+    `graph_resizes_up_to`: a picture with at most this many times the model's pixels is sent as
+    it is, for the graph to resize with the same method. In-process that is cheaper than
+    resizing here (the tensor is not copied across a process, and the graph's resize is
+    native); through gRPC every byte is built, sent and parsed, so the default 1 always resizes.
     """
 
     fixed: tuple[int, int] | None = None
     max_side: int = 1024
+    graph_resizes_up_to: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -326,7 +332,9 @@ def inference_array(picture: Image.Image, inference: InferenceSize) -> npt.NDArr
         size = fit_long_side(*picture.size, inference.max_side)
         if size != picture.size:
             picture = picture.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    elif picture.size != inference.fixed:
+    elif picture.width * picture.height > inference.graph_resizes_up_to * math.prod(
+        inference.fixed
+    ):
         width, height = inference.fixed
         scale_x, scale_y = picture.width / width, picture.height / height
         picture = picture.transform(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from bot.config import Settings
@@ -23,8 +24,22 @@ _BLOCK = r"{name}\s*\{{([^{{}}]*)\}}"
 _FIELD = r"\b{name}\s*:\s*(\d+)"
 
 
+IN_PROCESS_GRAPH_RESIZES_UP_TO = 4.0
+
+
 def inference_size(settings: Settings) -> InferenceSize:
-    """The explicit setting first, else what `pipeline.config` says, else long side ≤ max side."""
+    """The explicit setting first, else what `pipeline.config` says, else long side ≤ max side.
+
+    In-process, a picture of up to 4× the model's pixels goes to the graph as it is: measured on
+    the shared photos (2.3-4.1×), the graph's resize costs nothing visible while resizing here
+    costs about 0.7 ms a photo; the model's cast to float grows with the input, so larger
+    pictures are resized here.
+    """
+    in_graph = IN_PROCESS_GRAPH_RESIZES_UP_TO if settings.tfserving_address is None else 1.0
+    return replace(_learned_size(settings), graph_resizes_up_to=in_graph)
+
+
+def _learned_size(settings: Settings) -> InferenceSize:
     if settings.model_input_size is not None:
         return InferenceSize(fixed=settings.model_input_size, max_side=settings.inference_max_side)
     config = find_pipeline_config(settings.model_path)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -142,3 +146,55 @@ def worst_allowed_images(
         "palette PNG with transparency": png_of_rows(pal_w, pal_h, 3, 8, ramp(pal_w), trns=b"\x00"),
         "tallest RGBA strip": png_of_rows(strip_short, strip_long, 6, 8, ramp(4 * strip_short)),
     }
+
+
+_PEAK_PROBE = """
+import asyncio, json, sys
+import numpy as np
+from bot.config import Settings
+from bot.detection.images import InferenceSize
+from bot.detection.pipeline import DetectionPipeline, image_limits
+from bot.detection.types import Detections, ModelInfo
+from bot.labels import load_label_map
+
+class TwoBoxes:
+    info = ModelInfo("two boxes", "1", "serving_default")
+    async def detect(self, image):
+        assert image.shape == (300, 300, 3), image.shape
+        return Detections(np.array([[0.1, 0.1, 0.6, 0.5], [0.4, 0.3, 0.9, 0.9]], np.float32),
+                          np.array([1, 18]), np.array([0.9, 0.8], np.float32))
+
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field))
+
+data = open(sys.argv[1], "rb").read()
+pipeline = DetectionPipeline(TwoBoxes(), load_label_map(None),
+                             image_limits(Settings(_env_file=None)), InferenceSize((300, 300)))
+before = status("VmRSS")
+result = asyncio.run(pipeline.run(data, min_score=0.5))
+print(json.dumps({"peak": status("VmHWM") - before, "counts": result.counts}))
+sys.stdout.buffer.write(result.annotated_jpeg)
+"""
+
+
+def peak_memory_of_one_photo(data: bytes, scratch: Path) -> tuple[int, dict[str, int], bytes]:
+    """Run `data` through the pipeline with the default limits in a fresh process.
+
+    Returns the process's peak resident memory above where it stood before the photo (every
+    allocation counts: Pillow's, numpy's, the threads'), the counts and the reply JPEG. The
+    detector returns two fixed boxes, so no model (nor TensorFlow's own memory) is involved.
+    """
+    scratch.write_bytes(data)
+    run = subprocess.run(
+        [sys.executable, "-c", _PEAK_PROBE, str(scratch)],
+        capture_output=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+    )
+    if run.returncode != 0:
+        raise AssertionError(run.stderr.decode(errors="replace")[-2000:])
+    first_line, _, jpeg = run.stdout.partition(b"\n")
+    report = json.loads(first_line)
+    return int(report["peak"]), dict(report["counts"]), jpeg
