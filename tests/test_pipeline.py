@@ -455,8 +455,3 @@ def test_model_input_size_is_the_setting_or_the_zoo_pipeline_config(
     )
     keep_aspect = DetectionPipeline.from_settings(learned, inprocess_detector).inference
     assert keep_aspect == InferenceSize(fixed=None, max_side=512, graph_resizes_up_to=4.0)
-    remote = Settings(_env_file=None, model_path=tmp_path, tfserving_address="tfserving:8500")  # type: ignore[call-arg]
-    assert (
-        DetectionPipeline.from_settings(remote, inprocess_detector).inference.graph_resizes_up_to
-        == 1
-    )

@@ -73,9 +73,8 @@ class InferenceSize:
     size is unknown, and the long side is scaled down to `max_side`, the aspect ratio kept.
 
     `graph_resizes_up_to`: a picture with at most this many times the model's pixels is sent as
-    it is, for the graph to resize with the same method. In-process that is cheaper than
-    resizing here (the tensor is not copied across a process, and the graph's resize is
-    native); through gRPC every byte is built, sent and parsed, so the default 1 always resizes.
+    it is, for the graph to resize with the same method (cheaper than resizing here when the
+    picture is barely larger than the model's input; 0 always resizes).
     """
 
     fixed: tuple[int, int] | None = None
