@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     tfserving_retries: int = Field(3, ge=1, le=10)
     max_image_pixels: int = Field(50_000_000, gt=0)
     max_file_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    max_decode_bytes: int = Field(180_000_000, gt=0)
+    max_aspect_ratio: float = Field(50.0, ge=1.0)
+    reply_max_side: int = Field(2560, ge=64, le=9000)
+    model_input_size: Annotated[tuple[int, int] | None, NoDecode] = None
     inference_max_side: int = Field(1024, ge=64)
     max_concurrent_detections: int = Field(4, ge=1)
     queue_notice_s: float = Field(3.0, ge=0)
@@ -86,6 +90,20 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return frozenset({value})
         return value
+
+    @field_validator("model_input_size", mode="before")
+    @classmethod
+    def _parse_input_size(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip().lower()
+        if not text:
+            return None
+        match = re.fullmatch(r"(\d+)(?:\s*[x×]\s*(\d+))?", text)
+        if match is None or int(match.group(1)) == 0 or int(match.group(2) or 1) == 0:
+            raise ValueError("must be WIDTHxHEIGHT or one side, e.g. 320x320 or 320")
+        width = int(match.group(1))
+        return (width, int(match.group(2) or width))
 
     @field_validator(
         "tfserving_address", "webhook_url", "label_map", "model_download_url", mode="before"

@@ -144,7 +144,7 @@ async def test_class_filter_keeps_only_chosen_classes(
     running_bot: RunningBot, photos_dir: Path, expected_detections: dict[str, Any]
 ) -> None:
     assert expected_caption(expected_detections, "person_astronaut.jpg") == (
-        "2 objects: 1 × mouse, 1 × person"
+        "1 × mouse, 1 × person (2 objects)"
     )
     menu = (await command(running_bot, "/settings")).result
     page = await press(running_bot, menu, "cfg:c:0")
@@ -153,7 +153,7 @@ async def test_class_filter_keeps_only_chosen_classes(
     assert "Classes: person" in toggled.params["text"]
 
     reply = await detect_photo(running_bot, photos_dir / "person_astronaut.jpg")
-    assert reply.params["caption"] == "1 object: 1 × person"
+    assert reply.params["caption"] == "1 × person (1 object)"
     assert await rows(running_bot, "SELECT label FROM detected_objects") == [("person",)]
 
 

@@ -13,7 +13,13 @@ from babel.messages.mofile import read_mo
 from bot import catalogs
 from bot.charts import render_stats_chart
 from bot.detection.errors import short_message_for
-from bot.detection.summary import caption, format_counts, nothing_found
+from bot.detection.summary import (
+    CAPTION_MAX_CHARS,
+    caption,
+    format_counts,
+    nothing_found,
+    telegram_length,
+)
 from bot.i18n import ENGLISH, available_languages, choose_language, translator
 from bot.labels import load_label_map
 from db.records import Stats
@@ -97,10 +103,10 @@ def test_caption_uses_the_languages_plural_forms(
 ) -> None:
     tr = translator(language)
     dog = tr.label("dog")
-    assert caption({"dog": 1}, 0.5, None, tr) == f"{one}: 1 × {dog}"
-    assert caption({"dog": 2}, 0.5, None, tr) == f"{two}: 2 × {dog}"
-    assert caption({"dog": 5}, 0.5, None, tr) == f"{five}: 5 × {dog}"
-    assert caption({"dog": 21}, 0.5, None, tr).startswith(f"{twenty_one}: ")
+    assert caption({"dog": 1}, 0.5, None, tr) == f"1 × {dog} ({one})"
+    assert caption({"dog": 2}, 0.5, None, tr) == f"2 × {dog} ({two})"
+    assert caption({"dog": 5}, 0.5, None, tr) == f"5 × {dog} ({five})"
+    assert caption({"dog": 21}, 0.5, None, tr).endswith(f" ({twenty_one})")
 
 
 def test_nothing_found_names_the_wanted_classes_in_the_language() -> None:
@@ -229,3 +235,11 @@ def test_stats_chart_renders_with_translated_labels() -> None:
         tr=translator("ru"),
     )
     assert chart.startswith(b"\x89PNG")
+
+
+def test_long_caption_is_shortened_in_the_readers_language_and_keeps_its_total() -> None:
+    counts = {f"class number {n} with a long display name": 1 for n in range(60)}
+    text = caption(counts, 0.5, None, translator("ru"))
+    assert telegram_length(text) <= CAPTION_MAX_CHARS
+    assert text.endswith(" (60 объектов)")
+    assert " и ещё " in text

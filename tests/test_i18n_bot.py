@@ -36,29 +36,29 @@ sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 LANGUAGE_CODES = {"en": "en", "ru": "ru", "es": "es-419", "de": "de", "pt": "pt-br"}
 CAPTIONS = {
     "en": [
-        "1 object: 1 × cat",
-        "2 objects: 2 × motorcycle",
-        "5 objects: 3 × motorcycle, 1 × chair, 1 × person",
+        "1 × cat (1 object)",
+        "2 × motorcycle (2 objects)",
+        "3 × motorcycle, 1 × chair, 1 × person (5 objects)",
     ],
     "ru": [
-        "1 объект: 1 × кошка",
-        "2 объекта: 2 × мотоцикл",
-        "5 объектов: 3 × мотоцикл, 1 × стул, 1 × человек",
+        "1 × кошка (1 объект)",
+        "2 × мотоцикл (2 объекта)",
+        "3 × мотоцикл, 1 × стул, 1 × человек (5 объектов)",
     ],
     "es": [
-        "1 objeto: 1 × gato",
-        "2 objetos: 2 × moto",
-        "5 objetos: 3 × moto, 1 × persona, 1 × silla",
+        "1 × gato (1 objeto)",
+        "2 × moto (2 objetos)",
+        "3 × moto, 1 × persona, 1 × silla (5 objetos)",
     ],
     "de": [
-        "1 Objekt: 1 × Katze",
-        "2 Objekte: 2 × Motorrad",
-        "5 Objekte: 3 × Motorrad, 1 × Person, 1 × Stuhl",
+        "1 × Katze (1 Objekt)",
+        "2 × Motorrad (2 Objekte)",
+        "3 × Motorrad, 1 × Person, 1 × Stuhl (5 Objekte)",
     ],
     "pt": [
-        "1 objeto: 1 × gato",
-        "2 objetos: 2 × moto",
-        "5 objetos: 3 × moto, 1 × cadeira, 1 × pessoa",
+        "1 × gato (1 objeto)",
+        "2 × moto (2 objetos)",
+        "3 × moto, 1 × cadeira, 1 × pessoa (5 objetos)",
     ],
 }
 NOT_AN_IMAGE = {
@@ -286,7 +286,7 @@ async def test_a_custom_label_map_is_shown_as_written_in_every_language(
 
     reply = await bot.send(bot.api.private_photo_update(USER, cat), "sendPhoto")
 
-    assert reply.params["caption"] == "1 объект: 1 × cat"
+    assert reply.params["caption"] == "1 × cat (1 объект)"
 
 
 @sqlite_only
@@ -316,10 +316,10 @@ async def test_an_album_is_answered_in_the_persons_language(
     group = (await api.wait_for("sendMediaGroup"))[0]
     summary = (await api.wait_for("sendMessage"))[0]
 
-    assert group.params["media"][0]["caption"] == "1. 1 Objekt: 1 × Katze"
+    assert group.params["media"][0]["caption"] == "1. 1 × Katze (1 Objekt)"
     assert summary.params["text"].splitlines() == [
-        "1. 1 Objekt: 1 × Katze",
-        "2. 2 Objekte: 2 × Motorrad",
+        "1. 1 × Katze (1 Objekt)",
+        "2. 2 × Motorrad (2 Objekte)",
     ]
 
 

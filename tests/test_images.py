@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from bot.config import Settings
 from bot.detection.errors import (
     CorruptImage,
     EmptyImage,
@@ -14,20 +18,21 @@ from bot.detection.errors import (
     ImageTooSmall,
     NotAnImage,
 )
-from bot.detection.images import ImageLimits, decode_image
+from bot.detection.images import ImageLimits, InferenceSize, decode_image
 from tests.support.image_samples import (
     animated_gif,
     encode,
     gradient,
+    needle_png,
+    peak_memory_of_one_photo,
     png_with_header_size,
     rgba_png_half_transparent,
     sixteen_bit_png,
     with_orientation,
+    worst_allowed_images,
 )
 
-LIMITS = ImageLimits(
-    max_image_pixels=50_000_000, max_file_bytes=20_000_000, inference_max_side=1024
-)
+LIMITS = ImageLimits(max_image_pixels=50_000_000, max_file_bytes=20_000_000)
 
 
 def _assert_one_line_message(error: ImageError) -> None:
@@ -69,7 +74,7 @@ def test_truncated_image_is_corrupt(fmt: str) -> None:
 
 def test_file_over_the_byte_limit_is_too_large() -> None:
     data = encode(gradient(), "PNG")
-    limits = ImageLimits(50_000_000, max_file_bytes=len(data) - 1, inference_max_side=1024)
+    limits = ImageLimits(50_000_000, max_file_bytes=len(data) - 1)
     with pytest.raises(ImageTooLarge) as caught:
         decode_image(data, limits)
     assert "MB" in caught.value.detail
@@ -81,8 +86,8 @@ def test_each_accepted_format_decodes_to_rgb(fmt: str) -> None:
     assert (decoded.width, decoded.height) == (64, 48)
     assert decoded.inference.shape == (48, 64, 3)
     assert decoded.inference.dtype == np.uint8
-    assert decoded.full().mode == "RGB"
-    assert decoded.full().size == (64, 48)
+    assert decoded.picture.mode == "RGB"
+    assert decoded.picture.size == (64, 48)
     reddest_column = int(decoded.inference[24].astype(int)[:, 0].argmax())
     assert reddest_column > 56, "red rises left to right in the test card"
 
@@ -143,27 +148,27 @@ def test_exif_orientation_is_applied(orientation: int, fmt: str) -> None:
     upright = gradient(80, 40)
     decoded = decode_image(with_orientation(upright, orientation, fmt), LIMITS)
     assert (decoded.width, decoded.height) == (80, 40)
-    assert decoded.full().size == (80, 40)
+    assert decoded.picture.size == (80, 40)
     difference = np.abs(decoded.inference.astype(int) - np.asarray(upright).astype(int))
     assert difference.mean() < 4
 
 
 def test_large_image_is_scaled_to_the_inference_size_but_kept_whole_for_drawing() -> None:
-    limits = ImageLimits(50_000_000, 20_000_000, inference_max_side=500)
     for fmt in ("JPEG", "PNG"):
-        decoded = decode_image(encode(gradient(2000, 1500), fmt), limits)
+        decoded = decode_image(encode(gradient(2000, 1500), fmt), LIMITS, InferenceSize(None, 500))
         assert decoded.inference.shape == (375, 500, 3), fmt
-        assert decoded.full().size == (2000, 1500), fmt
+        assert decoded.picture.size == (2000, 1500), fmt
         corner = decoded.inference[-1, -1].astype(int)
         assert corner[0] > 240 and corner[1] > 240, "content is scaled, not cropped"
 
 
 def test_large_rotated_jpeg_is_scaled_upright() -> None:
-    limits = ImageLimits(50_000_000, 20_000_000, inference_max_side=400)
-    decoded = decode_image(with_orientation(gradient(1600, 800), 6), limits)
+    decoded = decode_image(
+        with_orientation(gradient(1600, 800), 6), LIMITS, InferenceSize(None, 400)
+    )
     assert (decoded.width, decoded.height) == (1600, 800)
     assert decoded.inference.shape == (200, 400, 3)
-    assert decoded.full().size == (1600, 800)
+    assert decoded.picture.size == (1600, 800)
     assert int(decoded.inference[100, -1, 0]) > 230, "red is strongest on the right when upright"
 
 
@@ -187,3 +192,122 @@ def test_wide_grey_modes_use_their_full_range() -> None:
         pixels = np.asarray(to_rgb(image))
         assert tuple(pixels[0, 0]) == (0, 0, 0), image.mode
         assert tuple(pixels[0, -1]) == (255, 255, 255), image.mode
+
+
+# --- hostile shapes and the memory of one image ------------------------------------------------
+
+
+def test_needle_png_is_refused_from_its_header_with_a_clear_reason() -> None:
+    needle = needle_png()
+    assert len(needle) < 4_000
+    with pytest.raises(ImageTooLarge) as caught:
+        decode_image(needle, LIMITS)
+    assert "8×400000" in caught.value.detail
+    assert "long and thin" in caught.value.user_message
+    _assert_one_line_message(caught.value)
+    header_only = png_with_header_size(8, 400_000)
+    with pytest.raises(ImageTooLarge):
+        decode_image(header_only, LIMITS)  # refused before its (missing) pixels are read
+
+
+def test_image_whose_decode_needs_more_than_the_budget_is_refused_before_decoding() -> None:
+    limits = ImageLimits(50_000_000, 20_000_000, max_decode_bytes=2000 * 1000 * 4 - 1)
+    with pytest.raises(ImageTooLarge) as caught:
+        decode_image(png_with_header_size(2000, 1000), limits)
+    assert "needs 8.0 MB" in caught.value.detail
+    _assert_one_line_message(caught.value)
+    photo = gradient(8000, 4000)
+    budget = ImageLimits(50_000_000, 20_000_000, max_decode_bytes=40_000_000)
+    decoded = decode_image(encode(photo, "JPEG"), budget)  # decoded at half scale: 32 MB
+    assert (decoded.width, decoded.height) == (8000, 4000)
+    with pytest.raises(ImageTooLarge):  # a progressive JPEG holds every coefficient: 96 MB
+        decode_image(encode(photo, "JPEG", progressive=True), budget)
+
+
+def test_large_image_is_kept_for_drawing_at_the_reply_size_only() -> None:
+    decoded = decode_image(encode(gradient(6000, 4000), "PNG"), LIMITS)
+    assert (decoded.width, decoded.height) == (6000, 4000)
+    assert decoded.picture.size == (2560, 1707)
+    assert decoded.inference.shape == (683, 1024, 3)
+
+
+@pytest.mark.parametrize(
+    "mode", ["RGBA", "I;16", "P", "LA", "I", "F"], ids=lambda m: m.replace(";", "")
+)
+def test_scaling_strip_by_strip_equals_scaling_the_whole_image(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.detection import images
+
+    source = gradient(300, 411).convert("RGBA")
+    source.putalpha(Image.linear_gradient("L").resize((300, 411)))
+    image = source.convert(mode) if mode not in ("I;16", "I", "F") else _wide(source, mode)
+    whole = images.to_rgb(image).resize((97, 133), Image.Resampling.BILINEAR)
+    monkeypatch.setattr(images, "_STRIP_BYTES", 300 * 4 * 7)
+    strips = images.rgb_scaled(image, (97, 133))
+    difference = np.abs(np.asarray(strips).astype(int) - np.asarray(whole).astype(int))
+    assert difference.max() <= 1
+
+
+def _wide(image: Image.Image, mode: str) -> Image.Image:
+    grey = np.asarray(image.convert("L")).astype(np.float64)
+    if mode == "F":
+        return Image.fromarray((grey / 255).astype(np.float32))
+    if mode == "I":
+        return Image.fromarray((grey * 257).astype(np.int32))
+    return Image.fromarray((grey * 257).astype(np.uint16))
+
+
+def test_picture_no_larger_than_the_model_input_goes_as_it_is() -> None:
+    small = gradient(200, 120)
+    sent = decode_image(encode(small, "PNG"), LIMITS, InferenceSize(fixed=(300, 300))).inference
+    assert sent.shape == (120, 200, 3)
+    in_process = InferenceSize(fixed=(300, 300), graph_resizes_up_to=4.0)
+    assert decode_image(encode(gradient(500, 500), "PNG"), LIMITS, in_process).inference.shape == (
+        500,
+        500,
+        3,
+    )
+    assert decode_image(encode(gradient(700, 600), "PNG"), LIMITS, in_process).inference.shape == (
+        300,
+        300,
+        3,
+    )
+
+
+def test_model_sized_input_is_resized_as_the_graph_resizes() -> None:
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    picture = Image.fromarray(rng.integers(0, 256, (413, 617, 3), dtype=np.uint8))
+    ours = decode_image(encode(picture, "PNG"), LIMITS, InferenceSize(fixed=(300, 300))).inference
+    graph = tf.image.resize(np.asarray(picture)[np.newaxis].astype(np.float32), [300, 300])
+    assert ours.shape == (300, 300, 3)
+    difference = ours.astype(np.float32) - graph.numpy()[0]
+    assert np.abs(difference).max() <= 1.01, "the graph's floats, truncated to uint8"
+    small = Image.fromarray(rng.integers(0, 256, (120, 200, 3), dtype=np.uint8))
+    always = InferenceSize(fixed=(300, 300), graph_resizes_up_to=0.0)
+    enlarged = decode_image(encode(small, "PNG"), LIMITS, always)
+    graph = tf.image.resize(np.asarray(small)[np.newaxis].astype(np.float32), [300, 300])
+    assert np.abs(enlarged.inference.astype(np.float32) - graph.numpy()[0]).max() <= 1.01
+
+
+def test_worst_allowed_images_are_answered_within_their_share_of_one_gigabyte(
+    tmp_path: Path,
+) -> None:
+    """Each image in flight may use 1 GB / MAX_CONCURRENT_DETECTIONS, a largest file included.
+
+    Peak resident memory of a fresh process, so Pillow's and numpy's allocations all count.
+    """
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    share = 1_000_000_000 // settings.max_concurrent_detections
+    samples = worst_allowed_images(
+        settings.max_image_pixels, settings.max_aspect_ratio, settings.max_decode_bytes
+    )
+    for name, data in samples.items():
+        peak, counts, jpeg = peak_memory_of_one_photo(data, tmp_path / "upload")
+        assert counts == {"person": 1, "dog": 1}, name
+        reply = Image.open(io.BytesIO(jpeg))
+        assert reply.format == "JPEG" and max(reply.size) <= settings.reply_max_side, name
+        assert max(reply.size) / min(reply.size) <= 20, name
+        assert peak + settings.max_file_bytes <= share, (name, peak // 10**6)

@@ -27,23 +27,32 @@ from bot.detection.errors import (
     ImageTooSmall,
     NotAnImage,
 )
+from bot.detection.images import ImageLimits, InferenceSize
 from bot.detection.inprocess import InProcessDetector
 from bot.detection.pipeline import DetectionPipeline
-from bot.detection.summary import count_labels, format_counts, nothing_found
+from bot.detection.summary import (
+    CAPTION_MAX_CHARS,
+    count_labels,
+    format_counts,
+    nothing_found,
+    telegram_length,
+)
 from bot.detection.types import DetectedObject, DetectionResult
 from bot.labels import load_label_map
-from tests.support.image_samples import encode, png_with_header_size, with_orientation
+from tests.support.image_samples import (
+    encode,
+    needle_png,
+    png_with_header_size,
+    with_orientation,
+)
+
+LIMITS = ImageLimits(max_image_pixels=50_000_000, max_file_bytes=20_000_000)
+MODEL_SIZE = InferenceSize(fixed=(300, 300))  # the shared model's input (its README)
 
 
 @pytest.fixture
 def pipeline(inprocess_detector: InProcessDetector) -> DetectionPipeline:
-    return DetectionPipeline(
-        inprocess_detector,
-        load_label_map(None),
-        max_image_pixels=50_000_000,
-        max_file_bytes=20_000_000,
-        inference_max_side=1024,
-    )
+    return DetectionPipeline(inprocess_detector, load_label_map(None), LIMITS, MODEL_SIZE)
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +116,37 @@ def test_counting_respects_the_class_filter() -> None:
     assert count_labels(objects, frozenset({"dog"})) == {"dog": 1}
 
 
+def test_long_caption_keeps_the_most_frequent_classes_then_says_how_many_more() -> None:
+    counts = {f"{'very long class name ' * 3}{i:03d}": 1 + i % 4 for i in range(200)}
+    caption = format_counts(counts)
+    assert telegram_length(caption) <= CAPTION_MAX_CHARS
+    shown = caption.split(" and ")[0].split(", ")
+    assert [int(part.split(" × ")[0]) for part in shown] == sorted(
+        (int(part.split(" × ")[0]) for part in shown), reverse=True
+    )
+    assert shown[0].startswith("4 × ")
+    assert caption.endswith(f" and {200 - len(shown)} more classes")
+    a, b, c = "a" * 30, "b" * 30, "c" * 30
+    three = {c: 1, a: 2, b: 1}
+    assert format_counts(three, max_chars=106) == f"2 × {a}, 1 × {b}, 1 × {c}"
+    assert format_counts(three, max_chars=105) == f"2 × {a}, 1 × {b} and 1 more class"
+    assert format_counts(three, max_chars=86) == f"2 × {a} and 2 more classes"
+    cut = format_counts(three, max_chars=52)
+    assert cut == f"2 × {'a' * 28}… and 2 more classes" and len(cut) == 52
+
+
+def test_caption_is_counted_in_telegram_units_and_a_giant_name_is_cut() -> None:
+    emoji = {"🐱" * 600: 1}
+    caption = format_counts(emoji)
+    assert 1000 < telegram_length(caption) <= CAPTION_MAX_CHARS
+    assert len(caption) < 520, "an emoji outside the BMP counts twice, as Telegram counts it"
+    assert caption.startswith("1 × 🐱") and caption.endswith("…")
+    two = format_counts({"x" * 5000: 3, "dog": 1})
+    assert telegram_length(two) <= CAPTION_MAX_CHARS
+    assert two.startswith("3 × xxx") and two.endswith("… and 1 more class")
+    assert format_counts({"dog": 1, "cat": 2}, max_chars=1024) == "2 × cat, 1 × dog"
+
+
 # --- the real model on the shared photos ----------------------------------------------------
 
 
@@ -164,6 +204,38 @@ async def test_annotated_picture_is_a_jpeg_of_the_original_size_with_boxes_drawn
         assert changed.sum(axis=-1).mean() > 60, obj.label
     centre_changed = np.abs(drawn - original).sum(axis=-1)[150:250, 250:350] > 60
     assert centre_changed.mean() < 0.02, "the picture itself is not repainted"
+
+
+async def test_model_sized_input_finds_what_the_graph_finds_on_the_full_photo(
+    inprocess_detector: InProcessDetector, photo_bytes: dict[str, bytes], real_model: bool
+) -> None:
+    """Resizing to 300×300 before the call, as the graph would, changes no detection.
+
+    Above the default threshold the counts are equal and every box matches (same class, IoU ≥
+    0.9, score within 0.02; a twin is looked for 0.02 below the threshold). Down to 0.3 one may
+    swap: the model's README shows two near-equal person anchors on
+    the motorcycle photo trading places between the full photo and a 300×300 input.
+    """
+    if not real_model:
+        pytest.skip("the shared model's input size is 300×300")
+    labels = load_label_map(None)
+    full_photo = DetectionPipeline(inprocess_detector, labels, LIMITS, InferenceSize(None, 4096))
+    model_sized = DetectionPipeline(inprocess_detector, labels, LIMITS, MODEL_SIZE)
+    for min_score, allowed_swaps in ((0.5, 0), (0.3, 1)):
+        compared, swaps = 0, 0
+        for name, data in photo_bytes.items():
+            graph = await full_photo.run(data, min_score=min_score)
+            ours = await model_sized.run(data, min_score=min_score - 0.02)
+            if min_score == 0.5:
+                same = await model_sized.run(data, min_score=min_score)
+                assert same.counts == graph.counts, name
+            for want in graph.objects:
+                twins = [o for o in ours.objects if o.label == want.label]
+                match = max(twins, key=lambda o: _iou(o.box, want.box))
+                assert match.score == pytest.approx(want.score, abs=0.02), (name, want.label)
+                swaps += _iou(match.box, want.box) < 0.9
+                compared += 1
+        assert compared >= 8 and swaps <= allowed_swaps, (min_score, compared, swaps)
 
 
 @pytest.mark.parametrize("orientation", [6, 8])
@@ -237,13 +309,7 @@ async def test_concurrent_runs_give_the_same_results_as_one_at_a_time(
 async def test_tf_serving_path_gives_the_same_result(
     tfserving_detector: Any, pipeline: DetectionPipeline, photo_bytes: dict[str, bytes]
 ) -> None:
-    grpc_pipeline = DetectionPipeline(
-        tfserving_detector,
-        pipeline.labels,
-        max_image_pixels=50_000_000,
-        max_file_bytes=20_000_000,
-        inference_max_side=1024,
-    )
+    grpc_pipeline = DetectionPipeline(tfserving_detector, pipeline.labels, LIMITS, MODEL_SIZE)
     data = photo_bytes["motorcycle_stereo.jpg"]
     local = await pipeline.run(data, min_score=0.4)
     remote = await grpc_pipeline.run(data, min_score=0.4)
@@ -251,6 +317,28 @@ async def test_tf_serving_path_gives_the_same_result(
     for a, b in zip(local.objects, remote.objects, strict=True):
         assert a.score == pytest.approx(b.score, abs=1e-4)
         assert _iou(a.box, b.box) > 0.99
+
+
+async def test_caption_with_a_label_map_of_long_names_fits_telegram(
+    tmp_path: Path, inprocess_detector: InProcessDetector, photo_bytes: dict[str, bytes]
+) -> None:
+    label_map = tmp_path / "long.pbtxt"
+    label_map.write_text(
+        "".join(
+            f'item {{ id: {i} display_name: "{"Ärmelkanal-Schwimmer " * 8}no. {i}" }}\n'
+            for i in range(1, 91)
+        ),
+        encoding="utf-8",
+    )
+    settings = Settings(_env_file=None, label_map=label_map, model_path=tmp_path)  # type: ignore[call-arg]
+    pipeline = DetectionPipeline.from_settings(settings, inprocess_detector)
+    result = await pipeline.run(photo_bytes["motorcycle_stereo.jpg"], min_score=0.01)
+    assert len(result.counts) > 5
+    assert telegram_length(result.summary) <= CAPTION_MAX_CHARS
+    most_frequent, count = next(iter(result.counts.items()))
+    assert result.summary.startswith(f"{count} × {most_frequent}")
+    shown = result.summary.count(" × ")
+    assert result.summary.endswith(f" and {len(result.counts) - shown} more classes")
 
 
 # --- odd but good, and bad, input -----------------------------------------------------------
@@ -291,6 +379,7 @@ def _bad_inputs(photo_bytes: bytes) -> list[tuple[str, bytes, type[ImageError]]]
         ("a truncated JPEG", photo_bytes[: len(photo_bytes) // 3], CorruptImage),
         ("a 1×1 image", encode(Image.new("RGB", (1, 1)), "PNG"), ImageTooSmall),
         ("a decompression bomb", png_with_header_size(200_000, 200_000), ImageTooLarge),
+        ("the 3.5 KB 8×400,000 PNG", needle_png(), ImageTooLarge),
     ]
 
 
@@ -323,7 +412,46 @@ def test_pipeline_from_settings_reads_the_configured_label_map(
 ) -> None:
     label_map = tmp_path / "labels.pbtxt"
     label_map.write_text('item { id: 1 display_name: "human" }\n', encoding="utf-8")
-    settings = Settings(_env_file=None, label_map=label_map, inference_max_side=640)  # type: ignore[call-arg]
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, label_map=label_map, inference_max_side=640, model_path=tmp_path
+    )
     pipeline = DetectionPipeline.from_settings(settings, inprocess_detector)
     assert pipeline.labels.display_name(1) == "human"
-    assert pipeline.limits.inference_max_side == 640
+    assert pipeline.inference == InferenceSize(fixed=None, max_side=640, graph_resizes_up_to=4.0)
+
+
+_ZOO_SSD_CONFIG = """
+model {
+  ssd {
+    num_classes: 90
+    image_resizer {
+      fixed_shape_resizer {
+        height: 320
+        width: 320
+      }
+    }
+  }
+}
+"""
+
+
+def test_model_input_size_is_the_setting_or_the_zoo_pipeline_config(
+    tmp_path: Path, inprocess_detector: InProcessDetector
+) -> None:
+    (tmp_path / "1").mkdir()
+    (tmp_path / "2").mkdir()
+    (tmp_path / "2" / "pipeline.config").write_text(_ZOO_SSD_CONFIG, encoding="utf-8")
+    learned = Settings(_env_file=None, model_path=tmp_path)  # type: ignore[call-arg]
+    pipeline = DetectionPipeline.from_settings(learned, inprocess_detector)
+    assert pipeline.inference.fixed == (320, 320)
+    explicit = Settings(_env_file=None, model_path=tmp_path, model_input_size="300x300")  # type: ignore[call-arg, arg-type]
+    assert DetectionPipeline.from_settings(explicit, inprocess_detector).inference.fixed == (
+        300,
+        300,
+    )
+    (tmp_path / "2" / "pipeline.config").write_text(
+        "image_resizer { keep_aspect_ratio_resizer { min_dimension: 512 max_dimension: 512 } }",
+        encoding="utf-8",
+    )
+    keep_aspect = DetectionPipeline.from_settings(learned, inprocess_detector).inference
+    assert keep_aspect == InferenceSize(fixed=None, max_side=512, graph_resizes_up_to=4.0)

@@ -194,21 +194,36 @@ def annotate(
 
 
 def fit_for_telegram(image: Image.Image) -> Image.Image:
-    """Pad to an aspect ratio ≤ 20 and shrink to width + height ≤ 10000 (sendPhoto's limits)."""
+    """Shrink to width + height ≤ 10000, then pad to an aspect ratio ≤ 20 (sendPhoto's limits).
+
+    The sum is checked with the padding counted, and the image is shrunk before it is padded,
+    so the padded canvas is never larger than the photo Telegram will accept.
+    """
     width, height = image.size
     long_side, short_side = max(width, height), min(width, height)
-    if long_side / short_side > TELEGRAM_MAX_ASPECT:
-        padded_short = math.ceil(long_side / (TELEGRAM_MAX_ASPECT - 0.5))
+    if long_side + _padded_short_side(long_side, short_side) > TELEGRAM_MAX_DIMENSION_SUM:
+        scale = TELEGRAM_MAX_DIMENSION_SUM / (long_side + _padded_short_side(long_side, short_side))
+        long_side = math.floor(long_side * scale)
+        while long_side + _padded_short_side(long_side, 1) > TELEGRAM_MAX_DIMENSION_SUM:
+            long_side -= 1
+        short_side = max(
+            1, min(math.floor(short_side * scale), TELEGRAM_MAX_DIMENSION_SUM - long_side)
+        )
+        size = (long_side, short_side) if width >= height else (short_side, long_side)
+        image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        width, height = size
+    padded_short = _padded_short_side(long_side, short_side)
+    if padded_short > short_side:
         padded_size = (width, padded_short) if width >= height else (padded_short, height)
         padded = Image.new("RGB", padded_size, _PAD_COLOR)
         padded.paste(image, ((padded_size[0] - width) // 2, (padded_size[1] - height) // 2))
         image = padded
-        width, height = padded_size
-    if width + height > TELEGRAM_MAX_DIMENSION_SUM:
-        scale = TELEGRAM_MAX_DIMENSION_SUM / (width + height)
-        size = (max(1, math.floor(width * scale)), max(1, math.floor(height * scale)))
-        image = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     return image
+
+
+def _padded_short_side(long_side: int, short_side: int) -> int:
+    """The short side after padding to an aspect ratio safely under Telegram's 20."""
+    return max(short_side, math.ceil(long_side / (TELEGRAM_MAX_ASPECT - 0.5)))
 
 
 def encode_jpeg(image: Image.Image, quality: int = JPEG_QUALITY) -> bytes:

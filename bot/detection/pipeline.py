@@ -1,8 +1,9 @@
 """One image through detection: decode → infer → threshold/filter → draw → encode, with timings.
 
 The bot and `detectbot detect` both run images through `DetectionPipeline.run`. Image work happens
-in two worker-thread hops (decode+orient+resize, then draw+encode) so that, with several images in
-flight, it overlaps the detector's work instead of queueing behind it on the event loop.
+in two worker-thread hops (decode+orient+scale, then draw+encode) so that, with several images in
+flight, it overlaps the detector's work instead of queueing behind it on the event loop. Between
+the hops only the bounded picture and the model-sized input array are alive (see `images`).
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from PIL import Image
-
 from bot.config import Settings
 from bot.detection.annotate import annotate, encode_for_telegram
 from bot.detection.detector import Detector
-from bot.detection.images import DecodedImage, ImageLimits, decode_image
+from bot.detection.images import DecodedImage, ImageLimits, InferenceSize, decode_image
+from bot.detection.input_size import inference_size
 from bot.detection.summary import count_labels, summarize
 from bot.detection.types import DetectedObject, DetectionResult, Detections
 from bot.labels import LabelMap, load_label_map
@@ -28,18 +28,13 @@ class DetectionPipeline:
         self,
         detector: Detector,
         labels: LabelMap,
-        *,
-        max_image_pixels: int,
-        max_file_bytes: int,
-        inference_max_side: int,
+        limits: ImageLimits,
+        inference: InferenceSize | None = None,
     ) -> None:
         self.detector = detector
         self.labels = labels
-        self.limits = ImageLimits(
-            max_image_pixels=max_image_pixels,
-            max_file_bytes=max_file_bytes,
-            inference_max_side=inference_max_side,
-        )
+        self.limits = limits
+        self.inference = inference or InferenceSize()
 
     @classmethod
     def from_settings(cls, settings: Settings, detector: Detector) -> DetectionPipeline:
@@ -47,9 +42,8 @@ class DetectionPipeline:
         return cls(
             detector,
             load_label_map(settings.label_map),
-            max_image_pixels=settings.max_image_pixels,
-            max_file_bytes=settings.max_file_bytes,
-            inference_max_side=settings.inference_max_side,
+            image_limits(settings),
+            inference_size(settings),
         )
 
     async def run(
@@ -62,7 +56,7 @@ class DetectionPipeline:
         """
         started = time.perf_counter()
         classes = classes or None
-        decoded = await asyncio.to_thread(decode_image, data, self.limits)
+        decoded = await asyncio.to_thread(decode_image, data, self.limits, self.inference)
         decoded_at = time.perf_counter()
         detections = await self.detector.detect(decoded.inference)
         inferred_at = time.perf_counter()
@@ -113,6 +107,15 @@ class DetectionPipeline:
         return tuple(objects)
 
 
+def image_limits(settings: Settings) -> ImageLimits:
+    return ImageLimits(
+        max_image_pixels=settings.max_image_pixels,
+        max_file_bytes=settings.max_file_bytes,
+        max_decode_bytes=settings.max_decode_bytes,
+        max_aspect_ratio=settings.max_aspect_ratio,
+        picture_max_side=settings.reply_max_side,
+    )
+
+
 def _draw_and_encode(decoded: DecodedImage, objects: tuple[DetectedObject, ...]) -> bytes:
-    image: Image.Image = decoded.full()
-    return encode_for_telegram(annotate(image, objects))
+    return encode_for_telegram(annotate(decoded.picture, objects))
