@@ -16,12 +16,12 @@ from handlers.detection import (
     Outcome,
     chat_settings,
     detect,
-    rating_buttons,
     reply_with_outcome,
     show_uploading,
     store_reply_file_id,
     within_rate_limit,
 )
+from handlers.rating import rating_buttons
 
 MAX_MEDIA_GROUP = 10
 
@@ -102,7 +102,7 @@ async def _send_album_answer(
         elif outcome.error is not None:
             lines.append(f"{number}. {outcome.error.user_message}")
     ratings = [
-        rating_buttons(outcome.detection_id, f"{number} ")
+        rating_buttons(services.settings, first.chat_id, outcome.detection_id, f"{number} ")
         for number, outcome in enumerate(outcomes, start=1)
         if outcome.detection_id is not None
     ]

@@ -12,22 +12,18 @@ import time
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from telegram import (
-    Bot,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-    User,
-)
+from telegram import Bot, Message, User
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
 from bot.detection.errors import DetectionError, ImageTooLarge, NotAnImage
 from bot.detection.types import DetectionResult
+from bot.identity import requester_of
 from bot.services import Services
 from db.errors import DuplicateDetection
 from db.records import ChatSettings, FailedDetection, NewDetection, NewObject
 from handlers.common import database_error, reply_parameters, reply_text, send_with_retry
+from handlers.rating import rating_keyboard
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +39,6 @@ RATE_LIMITED_TEXT = (
     "Please wait a minute and send that one again."
 )
 DOWNLOAD_FAILED_TEXT = "I couldn't download that file from Telegram. Please send it again."
-RATE_CALLBACK_PREFIX = "rate"
 
 
 class DownloadFailed(DetectionError):
@@ -102,20 +97,6 @@ def image_source(message: Message) -> ImageSource:
             f"{getattr(document, 'file_name', None)!r}"
         )
     return ImageSource(document.file_id, document.file_unique_id, document.file_size)
-
-
-def rating_buttons(detection_id: int, prefix: str = "") -> list[InlineKeyboardButton]:
-    """👍 and 👎 for one detection; `prefix` tells apart the photos of an album."""
-    return [
-        InlineKeyboardButton(
-            f"{prefix}{face}", callback_data=f"{RATE_CALLBACK_PREFIX}:{detection_id}:{value}"
-        )
-        for face, value in (("👍", 1), ("👎", -1))
-    ]
-
-
-def rating_keyboard(detection_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([rating_buttons(detection_id)])
 
 
 async def chat_settings(services: Services, chat_id: int) -> ChatSettings:
@@ -274,8 +255,9 @@ async def detect_and_reply(
 async def within_rate_limit(
     bot: Bot, services: Services, message: Message, requester: User
 ) -> bool:
-    """The per-user rate limit; a person over it is asked to slow down."""
-    if services.user_rate.allow(requester.id):
+    """The per-person rate limit (anonymous senders count per chat); over it, asked to slow down."""
+    identity = requester_of(message)
+    if services.user_rate.allow(identity.key if identity is not None else requester.id):
         return True
     services.metrics.errors.labels(kind="user_rate_limited").inc()
     await reply_text(bot, message, RATE_LIMITED_TEXT)
@@ -297,7 +279,11 @@ async def reply_with_outcome(bot: Bot, services: Services, outcome: Outcome) -> 
         await reply_text(bot, message, outcome.error.user_message)
         return
     result = outcome.result
-    markup = rating_keyboard(outcome.detection_id) if outcome.detection_id is not None else None
+    markup = (
+        rating_keyboard(services.settings, message.chat_id, outcome.detection_id)
+        if outcome.detection_id is not None
+        else None
+    )
     sent = await send_with_retry(
         lambda: bot.send_photo(
             message.chat_id,

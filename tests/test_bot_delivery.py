@@ -61,8 +61,7 @@ async def test_send_photo_that_keeps_failing_gives_up_logs_and_keeps_running(
     api.fail_next("sendPhoto", 502, times=100)
     with caplog.at_level(logging.ERROR):
         running_bot.push(api.private_photo_update(USER, cat))
-        await api.wait_for("sendPhoto", 3, ok_only=False)
-        await api.wait_idle(quiet=1.5)
+        await running_bot.wait_idle()
     assert [c.status for c in api.calls_to("sendPhoto")] == [502, 502, 502]
     assert any("giving up" in r.getMessage() for r in caplog.records)
     registry = running_bot.services.metrics.registry
@@ -70,8 +69,11 @@ async def test_send_photo_that_keeps_failing_gives_up_logs_and_keeps_running(
     assert len(await rows(running_bot, "SELECT id FROM detections")) == 1
 
     api.clear_failures()
-    reply = await running_bot.send(api.private_photo_update(USER, cat), "sendPhoto")
-    assert reply.ok
+    again = api.private_photo_update(USER, cat)
+    reply = await running_bot.send(again, "sendPhoto")
+    assert reply.reply_to == again["message"]["message_id"]
+    assert [c.status for c in api.calls_to("sendPhoto")] == [502, 502, 502, 200]
+    assert len(await rows(running_bot, "SELECT id FROM detections")) == 2
 
 
 async def test_same_update_twice_is_handled_once(running_bot: RunningBot, cat: bytes) -> None:
@@ -80,7 +82,7 @@ async def test_same_update_twice_is_handled_once(running_bot: RunningBot, cat: b
     running_bot.push(update)
     await api.wait_for("sendPhoto")
     await running_bot.deliver_directly(update)
-    await api.wait_idle(quiet=1.0)
+    await running_bot.wait_idle()
 
     assert len(api.calls_to("sendPhoto")) == 1
     assert len(await rows(running_bot, "SELECT id FROM detections")) == 1
@@ -99,7 +101,7 @@ async def test_same_update_after_restart_is_not_handled_again(
 
     second = await start_bot()
     await second.deliver_directly(update)
-    await second.api.wait_idle(quiet=1.0)
+    await second.wait_idle()
     assert len(second.api.calls_to("sendPhoto")) == 1
     assert len(await rows(second, "SELECT id FROM detections")) == 1
 
@@ -140,7 +142,7 @@ async def test_album_of_three_gets_one_media_group_and_one_summary(
     api.push_updates(album)
     group = (await api.wait_for("sendMediaGroup"))[0]
     summary = (await api.wait_for("sendMessage"))[0]
-    await api.wait_idle(quiet=0.8)
+    await running_bot.wait_idle()
 
     first_id = album[0]["message"]["message_id"]
     assert group.chat_id == USER and group.reply_to == first_id
@@ -160,8 +162,8 @@ async def test_album_of_three_gets_one_media_group_and_one_summary(
     assert [[b["text"] for b in row] for row in summary.buttons] == [
         [f"{n} 👍", f"{n} 👎"] for n in (1, 2, 3)
     ]
-    assert summary.callback_data == [
-        f"rate:{detection_id}:{value}" for detection_id, _, _ in stored for value in (1, -1)
+    assert running_bot.rated(summary) == [
+        (detection_id, value) for detection_id, _, _ in stored for value in (1, -1)
     ]
 
 
@@ -189,8 +191,9 @@ async def test_per_user_rate_limit_answers_politely(start_bot: StartBot, cat: by
 
     assert reply.reply_to == update["message"]["message_id"]
     assert "wait a minute" in reply.params["text"]
-    other = await bot.send(api.private_photo_update(USER + 1, cat), "sendPhoto")
-    assert other.ok
+    other_update = api.private_photo_update(USER + 1, cat)
+    other = await bot.send(other_update, "sendPhoto")
+    assert (other.chat_id, other.reply_to) == (USER + 1, other_update["message"]["message_id"])
     assert len(await rows(bot, "SELECT id FROM detections")) == 3
 
 

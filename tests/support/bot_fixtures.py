@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 from telegram import Update
 
-from bot.app import AnyApplication, build_application
+from bot.app import AnyApplication, build_application, drain
 from bot.config import Settings
 from bot.services import Services, create_services
 from db.repository import Repository
+from handlers.rating import parse_rating_data, rating_key
 from tests.support.botapi_standin import ApiCall, BotApiStandIn, JSONDict
 from tests.support.tfserving_standin import TFServingStandIn
 
@@ -54,6 +55,29 @@ class RunningBot:
         self.api.push_update(update)
         calls = await self.api.wait_for(method, before + 1, timeout)
         return calls[before]
+
+    def rated(self, call: ApiCall) -> list[tuple[int, int] | None]:
+        """(detection id, rating) of each rating button `call` sent, read with the bot's key for
+        the chat it went to (None: a button that would not count there)."""
+        assert isinstance(call.chat_id, int)
+        key = rating_key(self.settings)
+        return [parse_rating_data(key, call.chat_id, data) for data in call.callback_data]
+
+    async def wait_idle(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
+        """Wait until the bot has fetched every pushed update, finished handling each, answered
+        every album it holds and finished every detection; so what the stand-in recorded by
+        then is everything the bot will ever do about those updates."""
+
+        async def settle() -> None:
+            while True:
+                await self.api.wait_acknowledged()
+                calls = len(self.api.calls)
+                await self.application.update_queue.join()
+                await drain(self.application)
+                if not self.api.pending_updates and len(self.api.calls) == calls:
+                    return
+
+        await asyncio.wait_for(settle(), timeout)
 
     async def stop(self) -> None:
         application = self.application
