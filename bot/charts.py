@@ -56,3 +56,36 @@ def render_stats_chart(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def render_model_chart(
+    names: Sequence[str],
+    median_ms: Sequence[float | None],
+    thumbs: Sequence[tuple[float, float, float] | None],
+) -> bytes:
+    """A PNG with two panels per model version: median latency, and the 👍 share with its
+    confidence interval as an error bar (`thumbs`: share, low, high; None without ratings)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 1.5 + 0.5 * len(names)), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    latency_axes, share_axes = figure.subplots(1, 2, sharey=True)
+    rows = list(range(len(names)))[::-1]
+    latency_axes.set_title("Median inference latency")
+    latency_axes.barh(rows, [m or 0.0 for m in median_ms], color="#3b7dd8")
+    latency_axes.set_yticks(rows, list(names))
+    latency_axes.set_xlabel("ms")
+    share_axes.set_title("Share of thumbs up (95% Wilson interval)")
+    for row, share in zip(rows, thumbs, strict=True):
+        if share is None:
+            share_axes.text(0.02, row, "no ratings", va="center")
+            continue
+        value, low, high = share
+        share_axes.errorbar(
+            [value], [row], xerr=[[value - low], [high - value]], fmt="o", color="#e07b39"
+        )
+    share_axes.set_xlim(0, 1)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -11,6 +11,7 @@ COMMANDS = (
     BotCommand("help", "how to use it"),
     BotCommand("detect", "reply to a photo to find objects in it"),
     BotCommand("settings", "confidence threshold, classes, auto mode"),
+    BotCommand("model", "which detection model this chat uses"),
     BotCommand("history", "your recent detections"),
     BotCommand("feedback", "tell us what you think"),
     BotCommand("forget", "delete everything stored about you"),
@@ -23,6 +24,7 @@ HELP_TEXT = (
     "In groups I only look when asked: reply /detect to a photo, or mention me or write /detect "
     "in a photo's caption. Group admins can turn on auto mode in /settings.\n\n"
     "/settings — confidence threshold, which classes to count, auto mode\n"
+    "/model — which detection model this chat uses\n"
     "/history — your last 10 detections\n"
     "/feedback — send a message to the people running this bot\n"
     "/forget — delete everything I stored about you\n"

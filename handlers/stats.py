@@ -9,12 +9,13 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from telegram import Bot, Chat, Message, Update
+from telegram import Bot, Chat, Message, ReplyParameters, Update
 from telegram.error import TelegramError
 
-from bot.charts import render_stats_chart
+from bot.charts import render_model_chart, render_stats_chart
+from bot.model_report import arm_name, model_report, thumbs_share
 from bot.services import Services
-from db.records import Stats
+from db.records import ModelVersionStats, Stats
 from handlers.common import (
     Context,
     database_error,
@@ -83,11 +84,16 @@ async def send_stats(
     admin never opened a private chat with the bot, or blocked it)."""
     replying = reply_parameters(reply_to) if reply_to is not None else None
     numbers: Stats | None = None
+    arms: list[ModelVersionStats] = []
     try:
         numbers = await services.repository.stats(days=STATS_DAYS, top=TOP_CLASSES)
+        arms = await services.repository.model_stats(days=STATS_DAYS)
     except Exception:
         database_error(services, "stats")
     text = UNAVAILABLE_TEXT if numbers is None else stats_text(numbers)
+    report = model_report(arms, services.settings.default_model, STATS_DAYS)
+    if report is not None:
+        text = f"{text}\n\n{report}"
     try:
         await bot.send_message(chat_id, text, reply_parameters=replying)
     except TelegramError as exc:
@@ -112,4 +118,32 @@ async def send_stats(
         what="stats chart",
         services=services,
     )
+    if arms:
+        await send_model_chart(bot, services, chat_id, arms, replying)
     return True
+
+
+async def send_model_chart(
+    bot: Bot,
+    services: Services,
+    chat_id: int,
+    arms: list[ModelVersionStats],
+    replying: ReplyParameters | None,
+) -> None:
+    shares = [thumbs_share(arm) for arm in arms]
+    chart = await asyncio.to_thread(
+        render_model_chart,
+        [arm_name(arm) for arm in arms],
+        [arm.median_inference_ms for arm in arms],
+        [(s.value, s.low, s.high) if s.value is not None else None for s in shares],
+    )
+    await send_with_retry(
+        lambda: bot.send_photo(
+            chat_id,
+            chart,
+            caption=f"Latency and thumbs-up share per model version (last {STATS_DAYS} days)",
+            reply_parameters=replying,
+        ),
+        what="model stats chart",
+        services=services,
+    )

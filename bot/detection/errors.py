@@ -60,6 +60,11 @@ class DetectorUnavailable(DetectorError):
     user_message = "The detector is not reachable right now. Please try again in a minute."
 
 
+class ServableNotFound(DetectorUnavailable):
+    """The server is up but has no version of this model (not loaded yet, or gone from its
+    config): another model may still answer."""
+
+
 class DetectorTimeout(DetectorError):
     kind = "detector_timeout"
     user_message = "The detector took too long. Please try again in a minute."

@@ -16,6 +16,7 @@ from bot.config import Settings
 from bot.detection.annotate import annotate, encode_for_telegram
 from bot.detection.detector import Detector
 from bot.detection.images import DecodedImage, ImageLimits, decode_image
+from bot.detection.models import ModelCatalog, ModelRoute
 from bot.detection.summary import count_labels, summarize
 from bot.detection.types import DetectedObject, DetectionResult, Detections
 from bot.labels import LabelMap, load_label_map
@@ -32,8 +33,10 @@ class DetectionPipeline:
         max_image_pixels: int,
         max_file_bytes: int,
         inference_max_side: int,
+        models: ModelCatalog | None = None,
     ) -> None:
         self.detector = detector
+        self.models = models if models is not None else ModelCatalog.single(detector)
         self.labels = labels
         self.limits = ImageLimits(
             max_image_pixels=max_image_pixels,
@@ -42,7 +45,9 @@ class DetectionPipeline:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings, detector: Detector) -> DetectionPipeline:
+    def from_settings(
+        cls, settings: Settings, detector: Detector, models: ModelCatalog | None = None
+    ) -> DetectionPipeline:
         """Reads the label map (`LABEL_MAP` or the bundled COCO map); raises LabelMapError."""
         return cls(
             detector,
@@ -50,12 +55,19 @@ class DetectionPipeline:
             max_image_pixels=settings.max_image_pixels,
             max_file_bytes=settings.max_file_bytes,
             inference_max_side=settings.inference_max_side,
+            models=models,
         )
 
     async def run(
-        self, data: bytes, *, min_score: float, classes: frozenset[str] | None = None
+        self,
+        data: bytes,
+        *,
+        min_score: float,
+        classes: frozenset[str] | None = None,
+        route: ModelRoute | None = None,
     ) -> DetectionResult:
         """Detect objects in `data`; `classes` (display names) keeps only those; None or empty: all.
+        `route`: the model (and version label) to ask; None: the default model.
 
         Raises ImageError subclasses for unusable input and DetectorError subclasses when the
         detector fails.
@@ -64,13 +76,12 @@ class DetectionPipeline:
         classes = classes or None
         decoded = await asyncio.to_thread(decode_image, data, self.limits)
         decoded_at = time.perf_counter()
-        detections = await self.detector.detect(decoded.inference)
+        served = await self.models.detect(decoded.inference, route)
         inferred_at = time.perf_counter()
-        objects = self.objects(detections, min_score=min_score, classes=classes)
+        objects = self.objects(served.detections, min_score=min_score, classes=classes)
         jpeg = await asyncio.to_thread(_draw_and_encode, decoded, objects)
         finished = time.perf_counter()
         counts = count_labels(objects)
-        info = self.detector.info
         return DetectionResult(
             width=decoded.width,
             height=decoded.height,
@@ -80,8 +91,9 @@ class DetectionPipeline:
             annotated_jpeg=jpeg,
             inference_ms=(inferred_at - decoded_at) * 1000,
             total_ms=(finished - started) * 1000,
-            model_name=info.name,
-            model_version=info.version,
+            model_name=served.model_name,
+            model_version=served.model_version,
+            version_label=served.version_label,
             min_score=min_score,
             extra={
                 "decode_ms": (decoded_at - started) * 1000,
