@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     model_name: str = "detector"
     model_signature: str = "serving_default"
     canary_share: float = Field(0.0, ge=0.0, le=1.0)
+    model_config_file: Path = Path("tfserving/models.config")
+    tfserving_models_dir: str = "/models"
     model_latency_window: int = Field(50, ge=1)
     model_path: Path = Path("saved_model")
     model_auto_download: bool = True

@@ -238,3 +238,20 @@ async def test_stats_compares_stable_and_canary_with_figures_and_a_chart(
     assert "per model version" in charts[1].params["caption"]
     width, height = image_size(charts[1].upload(), "PNG")
     assert width > 300 and height > 100
+
+
+def test_the_shipped_model_config_is_what_compose_serves_and_tf_serving_parses() -> None:
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    root = Path(__file__).resolve().parents[1]
+    config = text_format.Parse(
+        (root / "tfserving" / "models.config").read_text(),
+        model_server_config_pb2.ModelServerConfig(),
+    )
+    assert [(c.name, c.base_path) for c in config.model_config_list.config] == [
+        ("detector", "/models/detector")
+    ]
+    compose = (root / "docker-compose.yml").read_text()
+    assert "--model_config_file=/models/models.config" in compose
+    assert "./tfserving:/models:ro" in compose
