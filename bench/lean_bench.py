@@ -195,7 +195,8 @@ def run_child(
     return result
 
 
-def venv_size_mb(extras: str, tmp: Path) -> float:
+def venv_size_mb(extras: str, tmp: Path) -> tuple[float, float]:
+    """(all files, without __pycache__) of a fresh venv; images strip the bytecode caches."""
     target = tmp / f"venv{extras or '-lean'}"
     venv.EnvBuilder(with_pip=True).create(target)
     spec = f"{ROOT}[{extras}]" if extras else str(ROOT)
@@ -204,8 +205,10 @@ def venv_size_mb(extras: str, tmp: Path) -> float:
         check=True,
         env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"),
     )
-    total = sum(p.stat().st_size for p in target.rglob("*") if p.is_file() and not p.is_symlink())
-    return total / 1e6
+    files = [p for p in target.rglob("*") if p.is_file() and not p.is_symlink()]
+    total = sum(p.stat().st_size for p in files)
+    code = sum(p.stat().st_size for p in files if "__pycache__" not in p.parts)
+    return total / 1e6, code / 1e6
 
 
 def main() -> None:
@@ -214,7 +217,17 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--sizes", action="store_true", help="also measure fresh venv sizes")
+    parser.add_argument("--sizes-only", action="store_true", help="only the venv sizes")
     args = parser.parse_args()
+    if args.sizes_only:
+        with tempfile.TemporaryDirectory(prefix="lean-bench-") as tmp_name:
+            print_sizes(
+                {
+                    "lean": venv_size_mb("", Path(tmp_name)),
+                    "inprocess": venv_size_mb("inprocess", Path(tmp_name)),
+                }
+            )
+        return
     if not MODEL_DIR.is_dir():
         raise SystemExit(f"lean_bench: needs the shared model at {MODEL_DIR}")
 
@@ -245,7 +258,7 @@ def main() -> None:
             if server.stdin is not None:
                 server.stdin.close()
             server.wait(timeout=30)
-        sizes = {}
+        sizes: dict[str, tuple[float, float]] = {}
         if args.sizes:
             sizes = {"lean": venv_size_mb("", tmp), "inprocess": venv_size_mb("inprocess", tmp)}
         shutil.rmtree(today, ignore_errors=True)
@@ -257,7 +270,11 @@ def _best(runs: list[Any], key: str) -> float:
 
 
 def report(
-    commit: str, results: dict[str, list[Any]], sizes: dict[str, float], n: int, calls: int
+    commit: str,
+    results: dict[str, list[Any]],
+    sizes: dict[str, tuple[float, float]],
+    n: int,
+    calls: int,
 ) -> None:
     today, lean = results["today"], results["lean"]
     print(f"today's path: {commit}; lean: this checkout; best of {len(lean)} rounds each")
@@ -282,9 +299,15 @@ def report(
         f"{today[0]['matplotlib_loaded']}, lean {lean[0]['matplotlib_loaded']}"
     )
     if sizes:
+        print_sizes(sizes)
+
+
+def print_sizes(sizes: dict[str, tuple[float, float]]) -> None:
+    for name, spec in (("lean", "."), ("inprocess", "'.[inprocess]'")):
+        total, code = sizes[name]
         print(
-            f"fresh venv: pip install . {sizes['lean']:.0f} MB; "
-            f"pip install '.[inprocess]' {sizes['inprocess']:.0f} MB"
+            f"fresh venv, pip install {spec}: {total:.0f} MB, "
+            f"{code:.0f} MB without __pycache__ (as in the image)"
         )
 
 
