@@ -9,10 +9,10 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from telegram import Bot, Chat, Message, ReplyParameters, Update
+from telegram import Bot, Chat, Message, Update
 from telegram.error import TelegramError
 
-from bot.charts import render_model_chart, render_stats_chart
+from bot.charts import ModelChartRow, render_stats_chart
 from bot.model_report import arm_name, model_report, thumbs_share
 from bot.services import Services
 from db.records import ModelVersionStats, Stats
@@ -77,6 +77,15 @@ async def stats(update: Update, context: Context) -> None:
     await send_stats(context.bot, services, message.chat_id, reply_to=message)
 
 
+def model_chart_rows(arms: list[ModelVersionStats]) -> list[ModelChartRow]:
+    rows: list[ModelChartRow] = []
+    for arm in arms:
+        share = thumbs_share(arm)
+        thumbs = (share.value, share.low, share.high) if share.value is not None else None
+        rows.append((arm_name(arm), arm.median_inference_ms, thumbs))
+    return rows
+
+
 async def send_stats(
     bot: Bot, services: Services, chat_id: int, reply_to: Message | None = None
 ) -> bool:
@@ -107,43 +116,17 @@ async def send_stats(
         numbers.per_class[:TOP_CLASSES],
         last_day=datetime.now(UTC).date(),
         days=STATS_DAYS,
+        models=model_chart_rows(arms),
     )
     await send_with_retry(
         lambda: bot.send_photo(
             chat_id,
             chart,
-            caption=f"Detections per day (last {STATS_DAYS} days) and top classes",
+            caption=f"Detections per day (last {STATS_DAYS} days) and top classes"
+            + (", latency and thumbs-up share per model version" if arms else ""),
             reply_parameters=replying,
         ),
         what="stats chart",
         services=services,
     )
-    if arms:
-        await send_model_chart(bot, services, chat_id, arms, replying)
     return True
-
-
-async def send_model_chart(
-    bot: Bot,
-    services: Services,
-    chat_id: int,
-    arms: list[ModelVersionStats],
-    replying: ReplyParameters | None,
-) -> None:
-    shares = [thumbs_share(arm) for arm in arms]
-    chart = await asyncio.to_thread(
-        render_model_chart,
-        [arm_name(arm) for arm in arms],
-        [arm.median_inference_ms for arm in arms],
-        [(s.value, s.low, s.high) if s.value is not None else None for s in shares],
-    )
-    await send_with_retry(
-        lambda: bot.send_photo(
-            chat_id,
-            chart,
-            caption=f"Latency and thumbs-up share per model version (last {STATS_DAYS} days)",
-            reply_parameters=replying,
-        ),
-        what="model stats chart",
-        services=services,
-    )

@@ -223,7 +223,7 @@ async def test_stats_compares_stable_and_canary_with_figures_and_a_chart(
     before = len(api.calls_to("sendPhoto"))
 
     text = (await command(bot, "/stats", user=ADMIN_ID)).params["text"]
-    charts = (await api.wait_for("sendPhoto", before + 2))[before:]
+    (chart,) = (await api.wait_for("sendPhoto", before + 1))[before:]
 
     assert (
         "• detector canary v2: 3 photos, failed 0%, median 7 ms, p95 50 ms, 1.7 objects/photo; "
@@ -234,10 +234,10 @@ async def test_stats_compares_stable_and_canary_with_figures_and_a_chart(
         "👍 2 / 👎 8, 👍 20% (95% CI 6%–51%)"
     ) in text
     assert "Canary vs stable: people like the canary more (p = 0.002, significant)." in text
-    assert [c.chat_id for c in charts] == [ADMIN_ID, ADMIN_ID]
-    assert "per model version" in charts[1].params["caption"]
-    width, height = image_size(charts[1].upload(), "PNG")
-    assert width > 300 and height > 100
+    assert chart.chat_id == ADMIN_ID
+    assert "thumbs-up share per model version" in chart.params["caption"]
+    width, height = image_size(chart.upload(), "PNG")
+    assert width > 300 and height > 600
 
 
 def test_the_shipped_model_config_is_what_compose_serves_and_tf_serving_parses() -> None:
@@ -255,3 +255,22 @@ def test_the_shipped_model_config_is_what_compose_serves_and_tf_serving_parses()
     compose = (root / "docker-compose.yml").read_text()
     assert "--model_config_file=/models/models.config" in compose
     assert "./tfserving:/models:ro" in compose
+
+
+@sqlite_only
+async def test_model_command_in_process_says_one_model_is_served(
+    start_bot: StartBot, model_base_dir: Path
+) -> None:
+    bot = await start_bot(
+        tfserving_address=None,
+        model_path=model_base_dir,
+        model_auto_download=False,
+        model_name=f"detector,{ACCURATE}",
+        canary_share=0.5,
+    )
+    reply = await command(bot, "/model")
+    assert (
+        reply.params["text"]
+        == "This bot runs its model in-process, so it serves one model: detector."
+    )
+    assert bot.services.models.route(USER).version_label is None
