@@ -9,7 +9,6 @@ import logging
 from typing import Any
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -21,6 +20,7 @@ from telegram.ext import (
 )
 
 from bot.flood_limit import MessageRateLimiter
+from bot.log_context import update_log_context
 from bot.services import Services
 from handlers import (
     detect_command,
@@ -30,6 +30,8 @@ from handlers import (
     forget,
     help,
     history,
+    language,
+    menu,
     model,
     photo,
     rating,
@@ -54,7 +56,8 @@ MEDIA_WRITE_TIMEOUT_S = 60.0
 
 
 class DetectXApplication(Application[Any, Any, Any, Any, Any, Any]):
-    """Registers the bot's commands (setMyCommands) whenever it is initialized.
+    """Registers the bot's commands (setMyCommands) whenever it is initialized, and handles each
+    update inside a log context naming the update and its chat.
 
     PTB calls `post_init` only from `run_polling`/`run_webhook`; the runner drives the
     application itself (`async with application`), so the hook lives in `initialize`.
@@ -66,13 +69,14 @@ class DetectXApplication(Application[Any, Any, Any, Any, Any, Any]):
         if not already:
             await post_init(self)
 
+    async def process_update(self, update: object) -> None:
+        with update_log_context(update):
+            await super().process_update(update)
+
 
 async def post_init(application: AnyApplication) -> None:
-    """Tell Telegram the command list shown in clients' menus."""
-    try:
-        await application.bot.set_my_commands(list(help.COMMANDS))
-    except TelegramError as exc:
-        logger.warning("setMyCommands failed: %s", exc)
+    """Tell Telegram the command lists shown in clients' menus, one per language."""
+    await menu.set_command_menus(application.bot)
 
 
 def build_application(services: Services, *, webhook: bool) -> AnyApplication:
@@ -92,6 +96,7 @@ def build_application(services: Services, *, webhook: bool) -> AnyApplication:
                 group_max_rate=GROUP_MAX_RATE,
                 group_time_period=60,
                 max_retries=RATE_LIMIT_RETRIES,
+                on_rate_limited=services.metrics.count_telegram_rate_limit,
             )
         )
         .concurrent_updates(CONCURRENT_UPDATES)
@@ -121,6 +126,7 @@ def register_handlers(application: AnyApplication) -> None:
     application.add_handler(CommandHandler("stats", stats.stats, filters=new))
     application.add_handler(CommandHandler("model", model.model_command, filters=new))
     application.add_handler(CallbackQueryHandler(model.model_button, pattern=model.MODEL_PATTERN))
+    application.add_handler(CommandHandler("language", language.language_command, filters=new))
 
     application.add_handler(CallbackQueryHandler(rating.rate, pattern=rating.RATE_PATTERN))
     application.add_handler(
@@ -128,6 +134,9 @@ def register_handlers(application: AnyApplication) -> None:
     )
     application.add_handler(
         CallbackQueryHandler(forget.forget_button, pattern=forget.FORGET_PATTERN)
+    )
+    application.add_handler(
+        CallbackQueryHandler(language.language_button, pattern=language.LANGUAGE_PATTERN)
     )
 
     application.add_handler(MessageHandler(photo.ALBUM_ITEM, photo.album_item))

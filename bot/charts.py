@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
+from bot.i18n import Translator
+
 
 def render_stats_chart(
     per_day: Sequence[tuple[date, int]],
@@ -19,11 +21,12 @@ def render_stats_chart(
     *,
     last_day: date,
     days: int,
+    tr: Translator,
     models: Sequence[ModelChartRow] = (),
 ) -> bytes:
     """A PNG with two panels: detections on each of the `days` days up to `last_day` (days
-    without detections show as gaps) and the classes in `per_class` (horizontal bars); with
-    `models`, two more below: latency and 👍 share per model version."""
+    without detections show as gaps) and the classes in `per_class` (horizontal bars), labelled
+    in `tr`'s language; with `models`, two more below: latency and 👍 share per model version."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
@@ -40,29 +43,38 @@ def render_stats_chart(
     else:
         days_axes, classes_axes = figure.subplots(1, 2, width_ratios=(3, 2))
 
-    days_axes.set_title(f"Detections per day, last {days} days")
+    days_axes.set_title(
+        tr.ngettext(
+            "Detections per day, last {days} day", "Detections per day, last {days} days", days
+        ).format(days=tr.number(days))
+    )
     timeline = [last_day - timedelta(days=back) for back in range(days - 1, -1, -1)]
     counted = dict(per_day)
     days_axes.bar(range(days), [counted.get(day, 0) for day in timeline], color="#3b7dd8")
     step = max(1, days // 10)
     ticks = range(days - 1, -1, -step)[::-1]
-    days_axes.set_xticks(ticks, [timeline[i].strftime("%m-%d") for i in ticks], rotation=45)
+    days_axes.set_xticks(ticks, [tr.short_day(timeline[i]) for i in ticks], rotation=45)
     days_axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    days_axes.set_ylabel("detections")
+    days_axes.set_ylabel(tr.gettext("detections"))
     if not per_day:
         days_axes.text(
-            0.5, 0.5, "no detections yet", ha="center", va="center", transform=days_axes.transAxes
+            0.5,
+            0.5,
+            tr.gettext("no detections yet"),
+            ha="center",
+            va="center",
+            transform=days_axes.transAxes,
         )
 
-    classes_axes.set_title("Top classes")
+    classes_axes.set_title(tr.gettext("Top classes"))
     if per_class:
-        names = [name for name, _ in per_class][::-1]
+        names = [tr.label(name) for name, _ in per_class][::-1]
         counts = [n for _, n in per_class][::-1]
         classes_axes.barh(names, counts, color="#e07b39")
         classes_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        classes_axes.set_xlabel("objects")
+        classes_axes.set_xlabel(tr.gettext("objects"))
     else:
-        classes_axes.text(0.5, 0.5, "no objects yet", ha="center", va="center")
+        classes_axes.text(0.5, 0.5, tr.gettext("no objects yet"), ha="center", va="center")
 
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.logs import configure_logging, redacted_output
+
+logger = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,16 +91,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"detectbot: configuration error:\n{exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # httpx logs every request URL at INFO, and Bot API URLs carry the bot token.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
-    try:
-        return dispatch(args, settings)
-    except ConfigError as exc:
-        print(f"detectbot: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    redactor = configure_logging(settings)
+    with redacted_output(redactor):
+        try:
+            return dispatch(args, settings)
+        except ConfigError as exc:
+            print(f"detectbot: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+        except Exception:
+            logger.critical("detectbot %s: unexpected error", args.command, exc_info=True)
+            return 1

@@ -6,7 +6,7 @@ import ipaddress
 import re
 import secrets
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -36,6 +36,8 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        # An empty variable means "unset" (compose passes every variable, empty when not set).
+        env_ignore_empty=True,
         protected_namespaces=(),
     )
 
@@ -74,6 +76,7 @@ class Settings(BaseSettings):
     album_quiet_s: float = Field(1.5, gt=0)
     feedback_wait_s: float = Field(600.0, gt=0)
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -153,6 +156,11 @@ class Settings(BaseSettings):
         if not _SECRET_TOKEN.match(value.get_secret_value()):
             raise ValueError("1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
         return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level")
     @classmethod

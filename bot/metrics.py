@@ -1,4 +1,8 @@
-"""Prometheus metrics of one running bot, in a registry of its own (never the global default)."""
+"""Prometheus metrics of one running bot, in a registry of its own (never the global default).
+
+Names follow Prometheus conventions: a `detectx_` prefix, base units in the name (`_seconds`),
+`_total` on counters. Alert rules and the Grafana dashboard under deploy/monitoring/ use them.
+"""
 
 from __future__ import annotations
 
@@ -28,13 +32,13 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.updates = Counter(
-            "detectx_updates",
+            "detectx_updates_total",
             "Telegram updates received, by update type.",
             ["type"],
             registry=self.registry,
         )
         self.detections = Counter(
-            "detectx_detections",
+            "detectx_detections_total",
             "Detections finished, by status (ok / failed).",
             ["status"],
             registry=self.registry,
@@ -62,7 +66,7 @@ class Metrics:
             registry=self.registry,
         )
         self.errors = Counter(
-            "detectx_errors",
+            "detectx_errors_total",
             "Errors, by kind (image, detector, database and Telegram error kinds).",
             ["kind"],
             registry=self.registry,
@@ -74,10 +78,20 @@ class Metrics:
             registry=self.registry,
         )
         self.duplicate_updates = Counter(
-            "detectx_duplicate_updates",
+            "detectx_duplicate_updates_total",
             "Updates dropped because their update_id was already handled.",
             registry=self.registry,
         )
+
+        self.telegram_rate_limited = Counter(
+            "detectx_telegram_rate_limited_total",
+            "Bot API calls Telegram answered with 429 Too Many Requests, by method.",
+            ["method"],
+            registry=self.registry,
+        )
+
+    def count_telegram_rate_limit(self, method: str) -> None:
+        self.telegram_rate_limited.labels(method=method).inc()
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of this registry and its content type."""

@@ -89,6 +89,13 @@ async def _webhook(request: web.Request) -> web.Response:
 
 
 async def _healthz(request: web.Request) -> web.Response:
+    """Both parts' state. Probes for orchestrators: `?probe=live` answers 200 whenever the server
+    (and its event loop) answers, checking nothing else, so an outage never restarts the bot;
+    `?probe=ready` is 200 while updates can be stored (the database is up): a detector that is
+    down, or one TF Serving replica of several, does not take a replica out of rotation."""
+    probe = request.query.get("probe")
+    if probe == "live":
+        return web.json_response({"status": "alive"})
     services = _services(request)
     try:
         health = await asyncio.wait_for(services.health(), timeout=HEALTH_TIMEOUT_S)
@@ -98,7 +105,7 @@ async def _healthz(request: web.Request) -> web.Response:
             "detector": "unknown",
             "error": f"health check took longer than {HEALTH_TIMEOUT_S:g} s",
         }
-    ok = health.get("database") == "up" and health.get("detector") == "up"
+    ok = health.get("database") == "up" and (probe == "ready" or health.get("detector") == "up")
     return web.json_response(health, status=200 if ok else 503)
 
 

@@ -202,3 +202,20 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = _created_at()
+
+
+class LanguageChoice(Base):
+    """A language chosen with /language: a person's own (`scope` 'user', `owner_id` their user
+    id) or a group's, set by its admins (`scope` 'chat', `owner_id` the chat id). No row: the
+    person's Telegram language applies."""
+
+    __tablename__ = "language_choices"
+    __table_args__ = (
+        CheckConstraint("scope IN ('user', 'chat')", name="ck_language_choices_scope"),
+        MYSQL_TABLE_OPTIONS,
+    )
+
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
+    language: Mapped[str] = mapped_column(String(16), nullable=False)
+    updated_at: Mapped[datetime] = _created_at()

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.deadline import BoundedWaits
 from db.errors import DuplicateDetection
+from db.languages import LanguageRepository, forget_user_language
 from db.model_stats import read_model_stats
 from db.models import Chat, DetectedObject, Detection, Feedback, ProcessedUpdate, User
 from db.records import (
@@ -102,6 +103,7 @@ class Repository:
         self._sessionmaker = sessionmaker
         self._waits = BoundedWaits(wait_timeout_s) if wait_timeout_s is not None else None
         self._ping_waits = BoundedWaits(_PING_TIMEOUT_S)
+        self.languages = LanguageRepository(self._transaction)
 
     async def finish_late_calls(self, timeout_s: float) -> None:
         """Let transactions that outlived their deadline finish (before the engine is disposed)."""
@@ -409,7 +411,8 @@ class Repository:
 
     async def forget_user(self, user_id: int) -> int:
         """Delete every row of this user (feedback, detections and their objects, their
-        private chat's settings, the user) in one transaction; returns rows deleted.
+        private chat's settings and language choice, the user) in one transaction; returns
+        rows deleted.
         Other people's feedback on the user's detections stays, detached from them."""
 
         async def work(session: AsyncSession) -> int:
@@ -425,6 +428,7 @@ class Repository:
                 deleted += await _rowcount(session, delete(o).where(o.c.detection_id.in_(chunk)))
             deleted += await _rowcount(session, delete(d).where(d.c.user_id == user_id))
             deleted += await _rowcount(session, delete(_chats).where(_chats.c.id == user_id))
+            deleted += await forget_user_language(session, user_id)
             deleted += await _rowcount(session, delete(_users).where(_users.c.id == user_id))
             return deleted
 

@@ -9,6 +9,7 @@ import time
 from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto, Message, User
 from telegram.constants import ChatType
 
+from bot.i18n import Translator
 from bot.services import Services
 from handlers.common import reply_parameters, send_with_retry
 from handlers.detect_command import asks_for_detection
@@ -16,11 +17,13 @@ from handlers.detection import (
     Outcome,
     chat_settings,
     detect,
+    outcome_text,
     reply_with_outcome,
     show_uploading,
     store_reply_file_id,
     within_rate_limit,
 )
+from handlers.language import translator_for
 from handlers.rating import rating_buttons
 
 MAX_MEDIA_GROUP = 10
@@ -50,32 +53,33 @@ async def answer_album(bot: Bot, services: Services, items: list[Message]) -> No
         and not any(asks_for_detection(m, bot.username, bot.id) for m in items)
     ):
         return
-    if not await within_rate_limit(bot, services, first, requester):
+    tr = await translator_for(services, requester, first.chat)
+    if not await within_rate_limit(bot, services, first, requester, tr):
         return
     async with services.limiter.job():
         await show_uploading(bot, first.chat_id)
         if len(photos) == 1:
-            outcome = await detect(bot, services, first, requester, wanted)
-            await reply_with_outcome(bot, services, outcome)
+            outcome = await detect(bot, services, first, requester, wanted, tr)
+            await reply_with_outcome(bot, services, outcome, tr)
             return
         outcomes = await asyncio.gather(
-            *(detect(bot, services, m, requester, wanted) for m in photos)
+            *(detect(bot, services, m, requester, wanted, tr) for m in photos)
         )
-        await _send_album_answer(bot, services, first, outcomes)
+        await _send_album_answer(bot, services, first, outcomes, tr)
 
 
 async def _send_album_answer(
-    bot: Bot, services: Services, first: Message, outcomes: list[Outcome]
+    bot: Bot, services: Services, first: Message, outcomes: list[Outcome], tr: Translator
 ) -> None:
     numbered = {id(o): n for n, o in enumerate(outcomes, start=1)}
     done = [(o, o.result) for o in outcomes if o.result is not None]
     for chunk_start in range(0, len(done), MAX_MEDIA_GROUP):
         chunk = done[chunk_start : chunk_start + MAX_MEDIA_GROUP]
         if len(chunk) == 1:
-            await reply_with_outcome(bot, services, chunk[0][0])
+            await reply_with_outcome(bot, services, chunk[0][0], tr)
             continue
-        first_outcome, first_result = chunk[0]
-        caption = f"{numbered[id(first_outcome)]}. {first_result.summary}"
+        first_outcome = chunk[0][0]
+        caption = f"{numbered[id(first_outcome)]}. {outcome_text(first_outcome, tr)}"
         media = [
             InputMediaPhoto(result.annotated_jpeg, caption=caption if i == 0 else None)
             for i, (_, result) in enumerate(chunk)
@@ -97,10 +101,8 @@ async def _send_album_answer(
                 await store_reply_file_id(services, outcome.detection_id, message)
     lines = []
     for number, outcome in enumerate(outcomes, start=1):
-        if outcome.result is not None:
-            lines.append(f"{number}. {outcome.result.summary}")
-        elif outcome.error is not None:
-            lines.append(f"{number}. {outcome.error.user_message}")
+        if outcome.result is not None or outcome.error is not None:
+            lines.append(f"{number}. {outcome_text(outcome, tr)}")
     ratings = [
         rating_buttons(services.settings, first.chat_id, outcome.detection_id, f"{number} ")
         for number, outcome in enumerate(outcomes, start=1)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from telegram import Message, MessageEntity, Update
 
+from bot.i18n import N_
 from handlers.common import Context, get_services, reply_text
 from handlers.detection import detect_and_reply, has_image
+from handlers.language import update_translator
 
 DETECT_COMMAND = "detect"
-NOT_A_REPLY_TEXT = "Reply /detect to a photo and I'll find the objects in it."
+NOT_A_REPLY_TEXT = N_("Reply /detect to a photo and I'll find the objects in it.")
 
 
 def asks_for_detection(message: Message, bot_username: str, bot_id: int) -> bool:
@@ -39,6 +41,7 @@ async def detect_command(update: Update, context: Context) -> None:
         return
     target = message.reply_to_message
     if target is None or not has_image(target):
-        await reply_text(context.bot, message, NOT_A_REPLY_TEXT)
+        tr = await update_translator(update, context)
+        await reply_text(context.bot, message, tr.gettext(NOT_A_REPLY_TEXT))
         return
     await detect_and_reply(context.bot, get_services(context), target, message.from_user)

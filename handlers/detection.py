@@ -18,12 +18,16 @@ from telegram.error import BadRequest, TelegramError
 
 from bot.detection.errors import DetectionError, DetectorError, ImageTooLarge, NotAnImage
 from bot.detection.models import ModelRoute
+from bot.detection.summary import caption
 from bot.detection.types import DetectionResult
+from bot.i18n import N_, Translator
 from bot.identity import requester_of
+from bot.log_context import bind_log_context
 from bot.services import Services
 from db.errors import DuplicateDetection
 from db.records import ChatSettings, FailedDetection, NewDetection, NewObject
 from handlers.common import database_error, reply_parameters, reply_text, send_with_retry
+from handlers.language import translator_for
 from handlers.rating import rating_keyboard
 
 logger = logging.getLogger(__name__)
@@ -34,16 +38,17 @@ IMAGE_SUFFIXES = frozenset(
 GENERIC_MIME_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
-QUEUED_TEXT = "Lots of photos right now: yours is queued, I'll answer shortly."
-RATE_LIMITED_TEXT = (
+QUEUED_TEXT = N_("Lots of photos right now: yours is queued, I'll answer shortly.")
+RATE_LIMITED_TEXT = N_(
     "You're sending photos faster than I can look at them. "
     "Please wait a minute and send that one again."
 )
-DOWNLOAD_FAILED_TEXT = "I couldn't download that file from Telegram. Please send it again."
+DOWNLOAD_FAILED_TEXT = N_("I couldn't download that file from Telegram. Please send it again.")
 
 
 class DownloadFailed(DetectionError):
     kind = "download_failed"
+    short_message = N_("download failed")
     user_message = DOWNLOAD_FAILED_TEXT
 
 
@@ -51,7 +56,8 @@ class InternalError(DetectionError):
     """A bug on our side; recorded like any failure so it shows in the failure rate."""
 
     kind = "internal_error"
-    user_message = "Sorry, something went wrong on my side. Please try again."
+    short_message = N_("internal error")
+    user_message = N_("Sorry, something went wrong on my side. Please try again.")
 
 
 @dataclass(frozen=True)
@@ -125,15 +131,20 @@ async def _download(bot: Bot, source: ImageSource, max_bytes: int) -> bytes:
     return bytes(await file.download_as_bytearray())
 
 
-async def _notify_queued(bot: Bot, message: Message) -> None:
-    await reply_text(bot, message, QUEUED_TEXT)
+async def _notify_queued(bot: Bot, message: Message, tr: Translator) -> None:
+    await reply_text(bot, message, tr.gettext(QUEUED_TEXT))
 
 
 async def detect(
-    bot: Bot, services: Services, message: Message, requester: User, wanted: ChatSettings
+    bot: Bot,
+    services: Services,
+    message: Message,
+    requester: User,
+    wanted: ChatSettings,
+    tr: Translator,
 ) -> Outcome:
     """Download and detect the image of `message` with the chat's settings `wanted`, and record
-    the attempt (ok or failed).
+    the attempt (ok or failed); a queue notice is written with `tr`.
 
     Never raises for bad input or a failing detector or database: the outcome carries the error.
     """
@@ -150,7 +161,7 @@ async def detect(
         min_score = wanted.threshold(settings.min_score)
 
         async def on_queued() -> None:
-            await _notify_queued(bot, message)
+            await _notify_queued(bot, message, tr)
 
         async with services.limiter.slot(notice_after=settings.queue_notice_s, on_queued=on_queued):
             outcome.result = await services.pipeline.run(
@@ -229,6 +240,7 @@ async def _record(
         outcome.detection_id = duplicate.existing_id
     except Exception:
         database_error(services, "record_detection")
+    bind_log_context(detection_id=outcome.detection_id)
 
 
 async def store_reply_file_id(services: Services, detection_id: int | None, sent: Message) -> None:
@@ -249,31 +261,32 @@ async def detect_and_reply(
 ) -> None:
     """The whole answer to one photo: rate limit, chat action, detection, reply, record.
     `wanted`: the chat's settings when the caller already read them."""
+    tr = await translator_for(services, requester, message.chat)
     try:
         image_source(message)
     except NotAnImage as exc:
         services.metrics.errors.labels(kind=exc.kind).inc()
-        await reply_text(bot, message, exc.user_message)
+        await reply_text(bot, message, tr.gettext(exc.user_message))
         return
-    if not await within_rate_limit(bot, services, message, requester):
+    if not await within_rate_limit(bot, services, message, requester, tr):
         return
     async with services.limiter.job():
         await show_uploading(bot, message.chat_id)
         if wanted is None:
             wanted = await chat_settings(services, message.chat_id)
-        outcome = await detect(bot, services, message, requester, wanted)
-        await reply_with_outcome(bot, services, outcome)
+        outcome = await detect(bot, services, message, requester, wanted, tr)
+        await reply_with_outcome(bot, services, outcome, tr)
 
 
 async def within_rate_limit(
-    bot: Bot, services: Services, message: Message, requester: User
+    bot: Bot, services: Services, message: Message, requester: User, tr: Translator
 ) -> bool:
     """The per-person rate limit (anonymous senders count per chat); over it, asked to slow down."""
     identity = requester_of(message)
     if services.user_rate.allow(identity.key if identity is not None else requester.id):
         return True
     services.metrics.errors.labels(kind="user_rate_limited").inc()
-    await reply_text(bot, message, RATE_LIMITED_TEXT)
+    await reply_text(bot, message, tr.gettext(RATE_LIMITED_TEXT))
     return False
 
 
@@ -285,11 +298,21 @@ async def show_uploading(bot: Bot, chat_id: int) -> None:
         logger.debug("chat action failed", exc_info=True)
 
 
-async def reply_with_outcome(bot: Bot, services: Services, outcome: Outcome) -> None:
-    message = outcome.message
+def outcome_text(outcome: Outcome, tr: Translator) -> str:
+    """The caption of a detected photo, or the failure's line, in the reader's language."""
     if outcome.result is None:
         assert outcome.error is not None
-        await reply_text(bot, message, outcome.error.user_message)
+        return tr.gettext(outcome.error.user_message)
+    result = outcome.result
+    return caption(result.counts, result.min_score, result.classes, tr)
+
+
+async def reply_with_outcome(
+    bot: Bot, services: Services, outcome: Outcome, tr: Translator
+) -> None:
+    message = outcome.message
+    if outcome.result is None:
+        await reply_text(bot, message, outcome_text(outcome, tr))
         return
     result = outcome.result
     markup = (
@@ -301,7 +324,7 @@ async def reply_with_outcome(bot: Bot, services: Services, outcome: Outcome) -> 
         lambda: bot.send_photo(
             message.chat_id,
             result.annotated_jpeg,
-            caption=result.summary,
+            caption=outcome_text(outcome, tr),
             reply_parameters=reply_parameters(message),
             reply_markup=markup,
         ),

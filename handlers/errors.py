@@ -6,11 +6,13 @@ import logging
 
 from telegram import Update
 
+from bot.i18n import N_
 from handlers.common import Context, get_services, reply_text
+from handlers.language import update_translator
 
 logger = logging.getLogger(__name__)
 
-SORRY_TEXT = "Sorry, something went wrong on my side. Please try again."
+SORRY_TEXT = N_("Sorry, something went wrong on my side. Please try again.")
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -21,4 +23,5 @@ async def on_error(update: object, context: Context) -> None:
     if isinstance(update, Update) and update.effective_message is not None:
         if update.callback_query is not None:
             return
-        await reply_text(context.bot, update.effective_message, SORRY_TEXT)
+        tr = await update_translator(update, context)
+        await reply_text(context.bot, update.effective_message, tr.gettext(SORRY_TEXT))

@@ -6,9 +6,11 @@ from telegram import Update
 from telegram.ext import filters
 
 from bot.detection.errors import NotAnImage
+from bot.i18n import N_
 from handlers.common import Context, reply_text
+from handlers.language import update_translator
 
-HINT_TEXT = "Send me a photo and I'll find the objects in it. /help shows what else I can do."
+HINT_TEXT = N_("Send me a photo and I'll find the objects in it. /help shows what else I can do.")
 OTHER_MEDIA = (
     filters.VIDEO
     | filters.ANIMATION
@@ -25,7 +27,8 @@ async def other_message(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None:
         return
+    tr = await update_translator(update, context)
     if OTHER_MEDIA.check_update(update):
-        await reply_text(context.bot, message, NotAnImage.user_message)
+        await reply_text(context.bot, message, tr.gettext(NotAnImage.user_message))
     else:
-        await reply_text(context.bot, message, HINT_TEXT)
+        await reply_text(context.bot, message, tr.gettext(HINT_TEXT))

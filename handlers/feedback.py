@@ -7,20 +7,22 @@ import time
 from telegram import Update
 from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
 
+from bot.i18n import N_
 from handlers.common import Context, database_error, get_services, reply_text
+from handlers.language import update_translator
 
 WAITING_FOR_TEXT = 1
 MAX_FEEDBACK_CHARS = 4000
 
-ASK_TEXT = "What would you like to tell us? Send it as one message, or /cancel."
-THANKS_TEXT = "Thanks for your feedback!"
-CANCELLED_TEXT = "Okay, no feedback sent."
-EXPIRED_TEXT = (
+ASK_TEXT = N_("What would you like to tell us? Send it as one message, or /cancel.")
+THANKS_TEXT = N_("Thanks for your feedback!")
+CANCELLED_TEXT = N_("Okay, no feedback sent.")
+EXPIRED_TEXT = N_(
     "That came long after /feedback, so I didn't send it as feedback. "
     "Send /feedback again if you meant it."
 )
 ASKED_AT_KEY = "feedback_asked_at"
-FAILED_TEXT = "Sorry, I couldn't save that right now. Please try again later."
+FAILED_TEXT = N_("Sorry, I couldn't save that right now. Please try again later.")
 
 
 async def _save(update: Update, context: Context, text: str) -> None:
@@ -29,13 +31,14 @@ async def _save(update: Update, context: Context, text: str) -> None:
     if message is None or user is None:
         return
     services = get_services(context)
+    tr = await update_translator(update, context)
     try:
         await services.repository.add_feedback(user.id, text[:MAX_FEEDBACK_CHARS])
     except Exception:
         database_error(services, "add_feedback")
-        await reply_text(context.bot, message, FAILED_TEXT)
+        await reply_text(context.bot, message, tr.gettext(FAILED_TEXT))
         return
-    await reply_text(context.bot, message, THANKS_TEXT)
+    await reply_text(context.bot, message, tr.gettext(THANKS_TEXT))
 
 
 async def feedback_command(update: Update, context: Context) -> int:
@@ -46,7 +49,8 @@ async def feedback_command(update: Update, context: Context) -> int:
     if text:
         await _save(update, context, text)
         return ConversationHandler.END
-    await reply_text(context.bot, message, ASK_TEXT)
+    tr = await update_translator(update, context)
+    await reply_text(context.bot, message, tr.gettext(ASK_TEXT))
     if context.user_data is not None:
         context.user_data[ASKED_AT_KEY] = time.monotonic()
     return WAITING_FOR_TEXT
@@ -61,7 +65,8 @@ async def feedback_text(update: Update, context: Context) -> int:
     asked_at = context.user_data.pop(ASKED_AT_KEY, None) if context.user_data is not None else None
     wait_s = get_services(context).settings.feedback_wait_s
     if asked_at is not None and time.monotonic() - asked_at > wait_s:
-        await reply_text(context.bot, message, EXPIRED_TEXT)
+        tr = await update_translator(update, context)
+        await reply_text(context.bot, message, tr.gettext(EXPIRED_TEXT))
         return ConversationHandler.END
     await _save(update, context, message.text)
     return ConversationHandler.END
@@ -69,7 +74,8 @@ async def feedback_text(update: Update, context: Context) -> int:
 
 async def cancel(update: Update, context: Context) -> int:
     if update.effective_message is not None:
-        await reply_text(context.bot, update.effective_message, CANCELLED_TEXT)
+        tr = await update_translator(update, context)
+        await reply_text(context.bot, update.effective_message, tr.gettext(CANCELLED_TEXT))
     return ConversationHandler.END
 
 

@@ -1,31 +1,21 @@
-"""/help: what the bot does and every command."""
+"""/help: what the bot does and every command (the command menu is in handlers.menu)."""
 
 from __future__ import annotations
 
-from telegram import BotCommand, Update
+from telegram import Update
 
+from bot.i18n import N_
 from handlers.common import Context, reply_text
+from handlers.language import update_translator
 
-COMMANDS = (
-    BotCommand("start", "what this bot does"),
-    BotCommand("help", "how to use it"),
-    BotCommand("detect", "reply to a photo to find objects in it"),
-    BotCommand("settings", "confidence threshold, classes, auto mode"),
-    BotCommand("model", "which detection model this chat uses"),
-    BotCommand("history", "your recent detections"),
-    BotCommand("feedback", "tell us what you think"),
-    BotCommand("forget", "delete everything stored about you"),
-    BotCommand("stats", "usage statistics (admins)"),
-)
-
-HELP_TEXT = (
+HELP_TEXT = N_(
     "Send me a photo (or an image file: JPEG, PNG, WebP) and I'll answer with the objects I "
     "found marked on it and a count per class. Rate each answer with 👍 or 👎.\n\n"
     "In groups I only look when asked: reply /detect to a photo, or mention me or write /detect "
     "in a photo's caption. Group admins can turn on auto mode in /settings.\n\n"
     "/settings — confidence threshold, which classes to count, auto mode\n"
-    "/model — which detection model this chat uses\n"
     "/history — your last 10 detections\n"
+    "/language — the language I answer in\n"
     "/feedback — send a message to the people running this bot\n"
     "/forget — delete everything I stored about you\n"
     "/stats — usage statistics (admins only)"
@@ -34,4 +24,5 @@ HELP_TEXT = (
 
 async def help_command(update: Update, context: Context) -> None:
     if update.effective_message is not None:
-        await reply_text(context.bot, update.effective_message, HELP_TEXT)
+        tr = await update_translator(update, context)
+        await reply_text(context.bot, update.effective_message, tr.gettext(HELP_TEXT))

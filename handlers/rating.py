@@ -18,7 +18,9 @@ import re
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.config import Settings
+from bot.i18n import N_
 from handlers.common import Context, database_error, get_services
+from handlers.language import update_translator
 
 RATE_CALLBACK_PREFIX = "rate"
 RATE_PATTERN = re.compile(rf"^{RATE_CALLBACK_PREFIX}:")
@@ -28,9 +30,9 @@ _RATE_DATA = re.compile(
 _KEY_CONTEXT = b"detectx rating buttons v1"
 SIGNATURE_BYTES = 12
 
-THANKS_TEXT = "Thanks!"
-NOT_COUNTED_TEXT = "Sorry, I can't record a rating for that."
-UNAVAILABLE_TEXT = "Sorry, I couldn't save that right now."
+THANKS_TEXT = N_("Thanks!")
+NOT_COUNTED_TEXT = N_("Sorry, I can't record a rating for that.")
+UNAVAILABLE_TEXT = N_("Sorry, I couldn't save that right now.")
 
 
 def rating_key(settings: Settings) -> bytes:
@@ -84,6 +86,7 @@ async def rate(update: Update, context: Context) -> None:
     if query is None or query.data is None:
         return
     services = get_services(context)
+    tr = await update_translator(update, context)
     chat_id = query.message.chat.id if query.message is not None else None
     parsed = (
         parse_rating_data(rating_key(services.settings), chat_id, query.data)
@@ -91,7 +94,7 @@ async def rate(update: Update, context: Context) -> None:
         else None
     )
     if chat_id is None or parsed is None:
-        await query.answer(NOT_COUNTED_TEXT)
+        await query.answer(tr.gettext(NOT_COUNTED_TEXT))
         return
     detection_id, rating = parsed
     try:
@@ -100,6 +103,6 @@ async def rate(update: Update, context: Context) -> None:
         )
     except Exception:
         database_error(services, "set_rating")
-        await query.answer(UNAVAILABLE_TEXT)
+        await query.answer(tr.gettext(UNAVAILABLE_TEXT))
         return
-    await query.answer(THANKS_TEXT if counted else NOT_COUNTED_TEXT)
+    await query.answer(tr.gettext(THANKS_TEXT if counted else NOT_COUNTED_TEXT))

@@ -13,9 +13,11 @@ from telegram import Chat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.detection.summary import format_percent
+from bot.i18n import N_, Translator
 from bot.services import Services
 from db.records import ChatSettings
 from handlers.common import Context, database_error, get_services, is_group_admin, reply_text
+from handlers.language import update_translator
 
 logger = logging.getLogger(__name__)
 
@@ -24,32 +26,43 @@ THRESHOLDS = (30, 50, 70, 90)
 CLASSES_PER_PAGE = 18
 CLASS_COLUMNS = 3
 MAX_NUMBER_DIGITS = 6
-NOT_ADMIN_TEXT = "Only group admins can change these settings."
-UNAVAILABLE_TEXT = "Settings are unavailable right now. Please try again later."
+NOT_ADMIN_TEXT = N_("Only group admins can change these settings.")
+UNAVAILABLE_TEXT = N_("Settings are unavailable right now. Please try again later.")
+SHOWN_CLASSES = 8
 
 
-def _classes_text(chat_settings: ChatSettings) -> str:
+def _classes_text(chat_settings: ChatSettings, tr: Translator) -> str:
     if not chat_settings.class_filter:
-        return "all"
-    names = sorted(chat_settings.class_filter)
-    shown = ", ".join(names[:8])
-    return shown + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        return tr.gettext("Classes: all")
+    names = sorted(tr.label(name) for name in chat_settings.class_filter)
+    shown = ", ".join(names[:SHOWN_CLASSES])
+    hidden = len(names) - SHOWN_CLASSES
+    if hidden > 0:
+        shown = tr.ngettext("{classes} and {count} more", "{classes} and {count} more", hidden)
+        shown = shown.format(classes=", ".join(names[:SHOWN_CLASSES]), count=tr.number(hidden))
+    return tr.gettext("Classes: {classes}").format(classes=shown)
 
 
-def settings_text(services: Services, chat: Chat, chat_settings: ChatSettings) -> str:
+def settings_text(
+    services: Services, chat: Chat, chat_settings: ChatSettings, tr: Translator
+) -> str:
     min_score = chat_settings.threshold(services.settings.min_score)
     lines = [
-        "Settings for this chat:",
-        f"Threshold: {format_percent(min_score)}",
-        f"Classes: {_classes_text(chat_settings)}",
+        tr.gettext("Settings for this chat:"),
+        tr.gettext("Threshold: {threshold}").format(threshold=format_percent(min_score, tr)),
+        _classes_text(chat_settings, tr),
     ]
     if chat.type != Chat.PRIVATE:
-        lines.append(f"Auto mode: {'on — every photo' if chat_settings.auto_mode else 'off'}")
+        lines.append(
+            tr.gettext("Auto mode: on — every photo")
+            if chat_settings.auto_mode
+            else tr.gettext("Auto mode: off")
+        )
     return "\n".join(lines)
 
 
 def main_keyboard(
-    services: Services, chat: Chat, chat_settings: ChatSettings
+    services: Services, chat: Chat, chat_settings: ChatSettings, tr: Translator
 ) -> InlineKeyboardMarkup:
     min_score = chat_settings.threshold(services.settings.min_score)
     current = round(min_score * 100)
@@ -57,14 +70,16 @@ def main_keyboard(
     rows = [
         [
             InlineKeyboardButton(
-                f"{'✓ ' if pct == current else ''}{pct}%",
+                f"{'✓ ' if pct == current else ''}{format_percent(pct / 100, tr)}",
                 callback_data=f"{CALLBACK_PREFIX}:t:{pct}",
             )
             for pct in THRESHOLDS
         ],
         [
             InlineKeyboardButton(
-                f"Classes: {len(chosen) if chosen else 'all'} ▸",
+                tr.gettext("Classes: {count} ▸").format(count=tr.number(len(chosen)))
+                if chosen
+                else tr.gettext("Classes: all ▸"),
                 callback_data=f"{CALLBACK_PREFIX}:c:0",
             )
         ],
@@ -73,7 +88,9 @@ def main_keyboard(
         rows.append(
             [
                 InlineKeyboardButton(
-                    f"Auto mode: {'on' if chat_settings.auto_mode else 'off'}",
+                    tr.gettext("Auto mode: on")
+                    if chat_settings.auto_mode
+                    else tr.gettext("Auto mode: off"),
                     callback_data=f"{CALLBACK_PREFIX}:a",
                 )
             ]
@@ -82,7 +99,7 @@ def main_keyboard(
 
 
 def classes_keyboard(
-    services: Services, chat_settings: ChatSettings, page: int
+    services: Services, chat_settings: ChatSettings, page: int, tr: Translator
 ) -> InlineKeyboardMarkup:
     choices = services.labels.class_choices()
     pages = max(1, -(-len(choices) // CLASSES_PER_PAGE))
@@ -90,7 +107,7 @@ def classes_keyboard(
     start = page * CLASSES_PER_PAGE
     buttons = [
         InlineKeyboardButton(
-            f"{'✓ ' if name in chat_settings.class_filter else ''}{name}",
+            f"{'✓ ' if name in chat_settings.class_filter else ''}{tr.label(name)}",
             callback_data=f"{CALLBACK_PREFIX}:x:{index}:{page}",
         )
         for index, name in enumerate(choices[start : start + CLASSES_PER_PAGE], start=start)
@@ -103,7 +120,7 @@ def classes_keyboard(
         )
     navigation.append(
         InlineKeyboardButton(
-            f"{'✓ ' if not chat_settings.class_filter else ''}All classes",
+            f"{'✓ ' if not chat_settings.class_filter else ''}{tr.gettext('All classes')}",
             callback_data=f"{CALLBACK_PREFIX}:all:{page}",
         )
     )
@@ -112,7 +129,7 @@ def classes_keyboard(
             InlineKeyboardButton("▸", callback_data=f"{CALLBACK_PREFIX}:c:{page + 1}")
         )
     rows.append(navigation)
-    rows.append([InlineKeyboardButton("Done", callback_data=f"{CALLBACK_PREFIX}:m")])
+    rows.append([InlineKeyboardButton(tr.gettext("Done"), callback_data=f"{CALLBACK_PREFIX}:m")])
     return InlineKeyboardMarkup(rows)
 
 
@@ -122,17 +139,18 @@ async def settings_command(update: Update, context: Context) -> None:
     if message is None or chat is None:
         return
     services = get_services(context)
+    tr = await update_translator(update, context)
     try:
         chat_settings = await services.repository.get_chat_settings(chat.id)
     except Exception:
         database_error(services, "get_chat_settings")
-        await reply_text(context.bot, message, UNAVAILABLE_TEXT)
+        await reply_text(context.bot, message, tr.gettext(UNAVAILABLE_TEXT))
         return
     await reply_text(
         context.bot,
         message,
-        settings_text(services, chat, chat_settings),
-        reply_markup=main_keyboard(services, chat, chat_settings),
+        settings_text(services, chat, chat_settings, tr),
+        reply_markup=main_keyboard(services, chat, chat_settings, tr),
     )
 
 
@@ -177,13 +195,14 @@ async def settings_button(update: Update, context: Context) -> None:
         await query.answer()
         return
     services = get_services(context)
+    tr = await update_translator(update, context)
     try:
         allowed = await is_group_admin(context.bot, chat, query.from_user)
     except TelegramError:
         logger.warning("getChatMember failed in chat %s", chat.id, exc_info=True)
         allowed = False
     if not allowed:
-        await query.answer(NOT_ADMIN_TEXT, show_alert=True)
+        await query.answer(tr.gettext(NOT_ADMIN_TEXT), show_alert=True)
         return
     repository = services.repository
     try:
@@ -216,17 +235,17 @@ async def settings_button(update: Update, context: Context) -> None:
                 pass
     except Exception:
         database_error(services, "chat settings")
-        await query.answer(UNAVAILABLE_TEXT, show_alert=True)
+        await query.answer(tr.gettext(UNAVAILABLE_TEXT), show_alert=True)
         return
     markup = (
-        main_keyboard(services, chat, chat_settings)
+        main_keyboard(services, chat, chat_settings, tr)
         if page is None
-        else classes_keyboard(services, chat_settings, page)
+        else classes_keyboard(services, chat_settings, page, tr)
     )
     await query.answer()
     try:
         await query.edit_message_text(
-            settings_text(services, chat, chat_settings), reply_markup=markup
+            settings_text(services, chat, chat_settings, tr), reply_markup=markup
         )
     except BadRequest as exc:
         if "not modified" not in str(exc):

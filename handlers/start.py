@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from telegram import Update
 
+from bot.i18n import N_
 from handlers.common import Context, reply_text
+from handlers.language import update_translator
 
-START_TEXT = (
+START_TEXT = N_(
     "Hi! Send me a photo and I'll mark the objects I find and count them.\n"
     "In groups, reply /detect to a photo or mention me in its caption. /help lists everything."
 )
@@ -14,4 +16,5 @@ START_TEXT = (
 
 async def start(update: Update, context: Context) -> None:
     if update.effective_message is not None:
-        await reply_text(context.bot, update.effective_message, START_TEXT)
+        tr = await update_translator(update, context)
+        await reply_text(context.bot, update.effective_message, tr.gettext(START_TEXT))

@@ -13,6 +13,7 @@ from telegram import Bot, Chat, Message, Update
 from telegram.error import TelegramError
 
 from bot.charts import ModelChartRow, render_stats_chart
+from bot.i18n import N_, Translator
 from bot.model_report import arm_name, model_report, thumbs_share
 from bot.services import Services
 from db.records import ModelVersionStats, Stats
@@ -24,39 +25,56 @@ from handlers.common import (
     reply_text,
     send_with_retry,
 )
+from handlers.language import translator_for, update_translator
 
 logger = logging.getLogger(__name__)
 
-REFUSAL_TEXT = "Sorry, /stats is only for the bot's admins."
-SENT_PRIVATELY_TEXT = "I sent the statistics to our private chat."
-OPEN_PRIVATE_TEXT = "Statistics are shown only in a private chat: open one with me and send /stats."
-UNAVAILABLE_TEXT = "Statistics are unavailable right now: the database is not answering."
+REFUSAL_TEXT = N_("Sorry, /stats is only for the bot's admins.")
+SENT_PRIVATELY_TEXT = N_("I sent the statistics to our private chat.")
+OPEN_PRIVATE_TEXT = N_(
+    "Statistics are shown only in a private chat: open one with me and send /stats."
+)
+UNAVAILABLE_TEXT = N_("Statistics are unavailable right now: the database is not answering.")
 STATS_DAYS = 30
 TOP_CLASSES = 10
 
 
-def _ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0f} ms"
+def _ms(value: float | None, tr: Translator) -> str:
+    if value is None:
+        return tr.gettext("n/a")
+    return tr.gettext("{milliseconds} ms").format(milliseconds=tr.number(round(value)))
 
 
-def stats_text(stats: Stats) -> str:
+def stats_text(stats: Stats, tr: Translator) -> str:
+    """The figures in the reader's language, numbers in their locale's digits."""
+    n = tr.number
     attempts = stats.detections_ok + stats.detections_failed
-    failure_rate = f"{100 * stats.detections_failed / attempts:.1f}%" if attempts else "n/a"
-    top = ", ".join(f"{label} {n}" for label, n in stats.per_class[:TOP_CLASSES]) or "none yet"
+    failure_rate = (
+        tr.percent(round(stats.detections_failed / attempts, 3)) if attempts else tr.gettext("n/a")
+    )
+    top = ", ".join(
+        f"{tr.label(label)} {n(count)}" for label, count in stats.per_class[:TOP_CLASSES]
+    )
     lines = [
-        "DetectX statistics",
-        f"Users: {stats.users} · chats: {stats.chats}",
-        f"Detections: {stats.detections_ok} ok, {stats.detections_failed} failed "
-        f"(failure rate {failure_rate})",
-        f"Objects found: {stats.objects}",
-        f"Top classes: {top}",
-        f"Inference: avg {_ms(stats.avg_inference_ms)}, p95 {_ms(stats.p95_inference_ms)}",
+        tr.gettext("DetectX statistics"),
+        tr.gettext("Users: {users} · chats: {chats}").format(
+            users=n(stats.users), chats=n(stats.chats)
+        ),
+        tr.gettext("Detections: {ok} ok, {failed} failed (failure rate {rate})").format(
+            ok=n(stats.detections_ok), failed=n(stats.detections_failed), rate=failure_rate
+        ),
+        tr.gettext("Objects found: {count}").format(count=n(stats.objects)),
+        tr.gettext("Top classes: {classes}").format(classes=top or tr.gettext("none yet")),
+        tr.gettext("Inference: avg {average}, p95 {p95}").format(
+            average=_ms(stats.avg_inference_ms, tr), p95=_ms(stats.p95_inference_ms, tr)
+        ),
     ]
     if stats.top_users:
         users = ", ".join(
-            f"{('@' + name) if name else uid} {n}" for uid, name, n in stats.top_users[:5]
+            f"{('@' + name) if name else uid} {n(count)}"
+            for uid, name, count in stats.top_users[:5]
         )
-        lines.append(f"Most active: {users}")
+        lines.append(tr.gettext("Most active: {users}").format(users=users))
     return "\n".join(lines)
 
 
@@ -67,14 +85,17 @@ async def stats(update: Update, context: Context) -> None:
     if message is None or user is None:
         return
     services = get_services(context)
+    tr = await update_translator(update, context)
     if user.id not in services.settings.admin_ids:
-        await reply_text(context.bot, message, REFUSAL_TEXT)
+        await reply_text(context.bot, message, tr.gettext(REFUSAL_TEXT))
         return
     if message.chat.type != Chat.PRIVATE:
-        sent = await send_stats(context.bot, services, user.id)
-        await reply_text(context.bot, message, SENT_PRIVATELY_TEXT if sent else OPEN_PRIVATE_TEXT)
+        private = await translator_for(services, user, None)
+        sent = await send_stats(context.bot, services, user.id, private)
+        notice = SENT_PRIVATELY_TEXT if sent else OPEN_PRIVATE_TEXT
+        await reply_text(context.bot, message, tr.gettext(notice))
         return
-    await send_stats(context.bot, services, message.chat_id, reply_to=message)
+    await send_stats(context.bot, services, message.chat_id, tr, reply_to=message)
 
 
 def model_chart_rows(arms: list[ModelVersionStats]) -> list[ModelChartRow]:
@@ -87,7 +108,7 @@ def model_chart_rows(arms: list[ModelVersionStats]) -> list[ModelChartRow]:
 
 
 async def send_stats(
-    bot: Bot, services: Services, chat_id: int, reply_to: Message | None = None
+    bot: Bot, services: Services, chat_id: int, tr: Translator, reply_to: Message | None = None
 ) -> bool:
     """The figures and the chart to `chat_id`; False when Telegram refused the text there (the
     admin never opened a private chat with the bot, or blocked it)."""
@@ -99,7 +120,7 @@ async def send_stats(
         arms = await services.repository.model_stats(days=STATS_DAYS)
     except Exception:
         database_error(services, "stats")
-    text = UNAVAILABLE_TEXT if numbers is None else stats_text(numbers)
+    text = tr.gettext(UNAVAILABLE_TEXT) if numbers is None else stats_text(numbers, tr)
     report = model_report(arms, services.settings.default_model, STATS_DAYS)
     if report is not None:
         text = f"{text}\n\n{report}"
@@ -116,14 +137,18 @@ async def send_stats(
         numbers.per_class[:TOP_CLASSES],
         last_day=datetime.now(UTC).date(),
         days=STATS_DAYS,
+        tr=tr,
         models=model_chart_rows(arms),
     )
     await send_with_retry(
         lambda: bot.send_photo(
             chat_id,
             chart,
-            caption=f"Detections per day (last {STATS_DAYS} days) and top classes"
-            + (", latency and thumbs-up share per model version" if arms else ""),
+            caption=tr.ngettext(
+                "Detections per day (last {days} day) and top classes",
+                "Detections per day (last {days} days) and top classes",
+                STATS_DAYS,
+            ).format(days=tr.number(STATS_DAYS)),
             reply_parameters=replying,
         ),
         what="stats chart",

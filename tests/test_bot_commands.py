@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.support.bot_fixtures import ADMIN_ID, RunningBot, StartBot
-from tests.support.bot_helpers import expected_caption, image_size, rows
+from tests.support.bot_helpers import expected_caption, expected_counts_text, image_size, rows
 
 USER = 5_000_000_201
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -143,7 +143,9 @@ async def test_threshold_change_in_settings_changes_the_caption(
 async def test_class_filter_keeps_only_chosen_classes(
     running_bot: RunningBot, photos_dir: Path, expected_detections: dict[str, Any]
 ) -> None:
-    assert expected_caption(expected_detections, "person_astronaut.jpg") == "1 × mouse, 1 × person"
+    assert expected_caption(expected_detections, "person_astronaut.jpg") == (
+        "2 objects: 1 × mouse, 1 × person"
+    )
     menu = (await command(running_bot, "/settings")).result
     page = await press(running_bot, menu, "cfg:c:0")
     person = next(b["callback_data"] for row in page.buttons for b in row if b["text"] == "person")
@@ -151,7 +153,7 @@ async def test_class_filter_keeps_only_chosen_classes(
     assert "Classes: person" in toggled.params["text"]
 
     reply = await detect_photo(running_bot, photos_dir / "person_astronaut.jpg")
-    assert reply.params["caption"] == "1 × person"
+    assert reply.params["caption"] == "1 object: 1 × person"
     assert await rows(running_bot, "SELECT label FROM detected_objects") == [("person",)]
 
 
@@ -174,8 +176,8 @@ async def test_history_lists_recent_detections_with_counts(
 
     lines = reply.params["text"].splitlines()
     assert len(lines) == 3
-    assert lines[1].endswith(expected_caption(expected_detections, "person_astronaut.jpg"))
-    assert lines[2].endswith(expected_caption(expected_detections, "cat_chelsea.jpg"))
+    assert lines[1].endswith(expected_counts_text(expected_detections, "person_astronaut.jpg"))
+    assert lines[2].endswith(expected_counts_text(expected_detections, "cat_chelsea.jpg"))
 
 
 @sqlite_only

@@ -165,7 +165,7 @@ async def test_anonymous_admin_history_lists_only_the_detections_of_that_group(
     reply = await running_bot.send(ask, "sendMessage")
 
     lines = reply.params["text"].splitlines()
-    assert lines[0] == "Your last 1 detections:"
+    assert lines[0] == "Your last detection:"
     assert len(lines) == 2
 
 

@@ -1,13 +1,21 @@
-"""Typed failures of the detection pipeline; each carries a short `kind` and a user-facing line."""
+"""Typed failures of the detection pipeline; each carries a short `kind` and a user-facing line.
+
+`user_message` is an English message id of the catalog: translate it where it is shown
+(`tr.gettext(error.user_message)`).
+"""
 
 from __future__ import annotations
 
+from bot.i18n import N_
+
 
 class DetectionError(Exception):
-    """Base: `kind` is stored with failed detections; `user_message` is what a person is told."""
+    """Base: `kind` is stored with failed detections; `user_message` is what a person is told,
+    `short_message` how /history names the failure."""
 
     kind = "error"
-    user_message = "Something went wrong while detecting objects. Please try again."
+    short_message = N_("error")
+    user_message = N_("Something went wrong while detecting objects. Please try again.")
 
     def __init__(self, detail: str = "", user_message: str | None = None) -> None:
         super().__init__(detail or self.user_message)
@@ -20,44 +28,52 @@ class ImageError(DetectionError):
     """The input is not a usable image. Never retried."""
 
     kind = "bad_image"
-    user_message = "That file is not an image I can read."
+    short_message = N_("unreadable image")
+    user_message = N_("That file is not an image I can read.")
 
 
 class EmptyImage(ImageError):
     kind = "empty_image"
-    user_message = "That file is empty."
+    short_message = N_("empty file")
+    user_message = N_("That file is empty.")
 
 
 class NotAnImage(ImageError):
     kind = "not_an_image"
-    user_message = "That file is not an image. Send a JPEG, PNG, WebP, BMP or GIF."
+    short_message = N_("not an image")
+    user_message = N_("That file is not an image. Send a JPEG, PNG, WebP, BMP or GIF.")
 
 
 class CorruptImage(ImageError):
     kind = "corrupt_image"
-    user_message = "That image is damaged or incomplete. Please send it again."
+    short_message = N_("damaged image")
+    user_message = N_("That image is damaged or incomplete. Please send it again.")
 
 
 class ImageTooLarge(ImageError):
     kind = "image_too_large"
-    user_message = "That image is too large. Please send a smaller one."
+    short_message = N_("image too large")
+    user_message = N_("That image is too large. Please send a smaller one.")
 
 
 class ImageTooSmall(ImageError):
     kind = "image_too_small"
-    user_message = "That image is too small to find anything in."
+    short_message = N_("image too small")
+    user_message = N_("That image is too small to find anything in.")
 
 
 class DetectorError(DetectionError):
     """The detector failed; the image itself may be fine."""
 
     kind = "detector_error"
-    user_message = "The detector had a problem. Please try again in a minute."
+    short_message = N_("detector error")
+    user_message = N_("The detector had a problem. Please try again in a minute.")
 
 
 class DetectorUnavailable(DetectorError):
     kind = "detector_unavailable"
-    user_message = "The detector is not reachable right now. Please try again in a minute."
+    short_message = N_("detector unreachable")
+    user_message = N_("The detector is not reachable right now. Please try again in a minute.")
 
 
 class ServableNotFound(DetectorUnavailable):
@@ -67,19 +83,35 @@ class ServableNotFound(DetectorUnavailable):
 
 class DetectorTimeout(DetectorError):
     kind = "detector_timeout"
-    user_message = "The detector took too long. Please try again in a minute."
+    short_message = N_("detector too slow")
+    user_message = N_("The detector took too long. Please try again in a minute.")
 
 
 class ModelNotFound(DetectorError):
     kind = "model_not_found"
-    user_message = "The detection model is not loaded right now. Please try again later."
+    short_message = N_("model not loaded")
+    user_message = N_("The detection model is not loaded right now. Please try again later.")
 
 
 class InvalidModelInput(DetectorError):
     kind = "invalid_model_input"
-    user_message = "The detector refused this image. Please try another one."
+    short_message = N_("image refused by the detector")
+    user_message = N_("The detector refused this image. Please try another one.")
 
 
 class DetectorOutputError(DetectorError):
     kind = "bad_model_output"
-    user_message = "The detector returned an unexpected answer. Please try again later."
+    short_message = N_("unexpected detector answer")
+    user_message = N_("The detector returned an unexpected answer. Please try again later.")
+
+
+def short_message_for(kind: str | None) -> str:
+    """The `short_message` of the error class whose `kind` this is (a stored failure's), or the
+    generic one for kinds no class has (any longer)."""
+    pending: list[type[DetectionError]] = [DetectionError]
+    while pending:
+        error_class = pending.pop()
+        if error_class.kind == kind:
+            return error_class.short_message
+        pending.extend(error_class.__subclasses__())
+    return DetectionError.short_message

@@ -99,6 +99,7 @@ class DetectionPipeline:
                 "decode_ms": (decoded_at - started) * 1000,
                 "draw_ms": (finished - inferred_at) * 1000,
             },
+            classes=classes,
         )
 
     def objects(

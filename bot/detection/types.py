@@ -91,3 +91,5 @@ class DetectionResult:
     min_score: float
     extra: dict[str, float] = field(default_factory=dict)
     version_label: str | None = None
+    classes: frozenset[str] | None = None
+    """The class filter the objects were picked with (None: every class)."""

@@ -9,17 +9,30 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import text
 
-from bot.detection.summary import summarize
+from bot.detection.summary import caption, format_counts
+from bot.i18n import ENGLISH, Translator
 from tests.support.bot_fixtures import RunningBot
 
 
-def expected_caption(expected: dict[str, Any], name: str, min_score: float = 0.5) -> str:
-    """The caption for shared photo `name`, from photos/expected.json."""
+def expected_caption(
+    expected: dict[str, Any], name: str, min_score: float = 0.5, tr: Translator = ENGLISH
+) -> str:
+    """The caption for shared photo `name`, from photos/expected.json, in `tr`'s language."""
+    return caption(expected_counts(expected, name, min_score), min_score, None, tr)
+
+
+def expected_counts(expected: dict[str, Any], name: str, min_score: float = 0.5) -> dict[str, int]:
+    """Objects per class on shared photo `name` at `min_score`, from photos/expected.json."""
     counts: dict[str, int] = {}
     for det in expected["photos"][name]["detections"]:
         if det["score"] >= min_score:
             counts[det["class"]] = counts.get(det["class"], 0) + 1
-    return summarize(counts, min_score)
+    return counts
+
+
+def expected_counts_text(expected: dict[str, Any], name: str) -> str:
+    """ "1 × mouse, 1 × person": the counts of shared photo `name`, as /history lists them."""
+    return format_counts(expected_counts(expected, name))
 
 
 async def rows(bot: RunningBot, sql: str, **params: Any) -> list[tuple[Any, ...]]:

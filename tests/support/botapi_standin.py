@@ -212,13 +212,19 @@ class BotApiStandIn:
         *,
         token: str = "123456789:AAStandInTokenForTests_abcdefghijkl",
         bot_username: str = "detectx_test_bot",
+        first_update_id: int = 700_000_001,
     ) -> None:
+        """`first_update_id`: give stand-ins of replicas sharing a database distinct update ids,
+        as Telegram's are."""
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_username = bot_username
         self.port = 0
         self.calls: list[ApiCall] = []
         self.commands: list[JSONDict] = []
+        self.command_menus: dict[tuple[str, str], list[JSONDict]] = {}
+        """Menus by (scope as JSON, language_code or ""); `commands` is the default one."""
+        self._language_codes: dict[int, str | None] = {}
         self.webhook: JSONDict | None = None
         self.max_download_bytes = MAX_DOWNLOAD_BYTES
         self._runner: web.AppRunner | None = None
@@ -229,7 +235,7 @@ class BotApiStandIn:
         self._messages: dict[tuple[int, int], JSONDict] = {}
         self._members: dict[tuple[int, int], str] = {}
         self._message_ids: dict[int, itertools.count[int]] = {}
-        self._update_ids = itertools.count(700_000_001)
+        self._update_ids = itertools.count(first_update_id)
         self._file_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
         self._open_queries: dict[str, JSONDict] = {}
@@ -399,14 +405,21 @@ class BotApiStandIn:
 
     # ---- update builders -----------------------------------------------------------------------
 
+    def set_language_code(self, user_id: int, language_code: str | None) -> None:
+        """The `language_code` the user's Telegram app reports from now on (default "en")."""
+        self._language_codes[user_id] = language_code
+
     def user(self, user_id: int, *, first_name: str | None = None) -> JSONDict:
-        return {
+        user: JSONDict = {
             "id": user_id,
             "is_bot": False,
             "first_name": first_name or f"User{user_id}",
             "username": f"user{user_id}",
-            "language_code": "en",
         }
+        language_code = self._language_codes.get(user_id, "en")
+        if language_code is not None:
+            user["language_code"] = language_code
+        return user
 
     def private_chat(self, user_id: int) -> JSONDict:
         chat = self._chats.setdefault(
@@ -838,11 +851,26 @@ class BotApiStandIn:
         for command in commands:
             if not re.fullmatch(r"[a-z0-9_]{1,32}", command.get("command", "")):
                 raise ApiFailure(400, "Bad Request: BOT_COMMAND_INVALID")
-        self.commands = commands
+        key = self._menu_key(call)
+        self.command_menus[key] = commands
+        if key == ("", ""):
+            self.commands = commands
         return True
 
     async def _m_getMyCommands(self, call: ApiCall) -> list[JSONDict]:
-        return self.commands
+        return self.command_menus.get(self._menu_key(call), [])
+
+    async def _m_deleteMyCommands(self, call: ApiCall) -> bool:
+        self.command_menus.pop(self._menu_key(call), None)
+        return True
+
+    def _menu_key(self, call: ApiCall) -> tuple[str, str]:
+        scope = call.params.get("scope")
+        shown = "" if scope in (None, {"type": "default"}) else json.dumps(scope, sort_keys=True)
+        language = call.params.get("language_code") or ""
+        if language and not re.fullmatch(r"[a-z]{2}", language):
+            raise ApiFailure(400, "Bad Request: invalid language code specified")
+        return shown, str(language)
 
     async def _m_sendChatAction(self, call: ApiCall) -> bool:
         self._chat_param(call)

@@ -1,7 +1,7 @@
 """Several models: a chat's chosen model, and the version label each detection asked for.
 
 Revision ID: 0004_models
-Revises: 0001
+Revises: 0003_languages
 Create Date: 2026-12-01
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_models"
-down_revision: str | None = "0001"
+down_revision: str | None = "0003_languages"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
