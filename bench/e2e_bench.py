@@ -18,6 +18,16 @@ In one run, on the real model and the shared photos:
   the bot sends), from as many concurrent tasks as the bot's detection limit
   (MAX_CONCURRENT_DETECTIONS); measured before and after the end-to-end runs, averaged.
 Targets: end-to-end throughput >= 80% of model-only; webhook ack p99 <= 50 ms.
+
+`--compare [--rounds 3] [--idle 12] [--profile DIR]`: the bot's own cost, side by side. The bot runs
+in its own process as `detectbot run` runs it (bench.serve_bot), once per variant: PTB's default
+HTTPXRequest (the path before issue 11) or the shipped aiohttp request class, each on asyncio's
+loop and on uvloop; the variants interleaved over the rounds. Per variant: bot CPU per answered
+photo (from /proc, the bot process alone) and the other processes', over a burst of N photos as
+shipped; then photos sent one at a time: update → reply p50 minus the model call as the bot timed
+it (its detectx_inference_seconds). With --profile, py-spy records the bot over one more burst
+(not the measured one) and the top of each profile is printed.
+Targets: bot CPU per photo <= 8 ms; idle overhead over the model call <= 15 ms.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import statistics
 import sys
@@ -529,14 +540,359 @@ def report(
     )
 
 
+# ---- side by side: the bot in its own process, per HTTP layer and event loop ---------------------
+
+# (name, --http, --loop) of bench.serve_bot; the first is the bot's path before issue 11.
+VARIANTS = (
+    ("httpx, asyncio (before)", "httpx", "asyncio"),
+    ("aiohttp, asyncio", "aiohttp", "asyncio"),
+    ("httpx, uvloop", "httpx", "uvloop"),
+    ("aiohttp, uvloop", "aiohttp", "uvloop"),
+)
+BOT_START_TIMEOUT_S = 120.0
+IDLE_PAUSE_S = 0.3
+
+
+@dataclass
+class VariantRun:
+    """One variant's figures over every round: CPU per photo of each process, idle latencies."""
+
+    cpu_ms: dict[str, list[float]]
+    idle: list[Idle]
+    profile: Path | None = None
+
+    @property
+    def idle_reply_ms(self) -> float:
+        return statistics.median(ms for idle in self.idle for ms in idle.reply_ms)
+
+    @property
+    def idle_model_call_ms(self) -> float:
+        return statistics.mean(idle.model_call_ms for idle in self.idle)
+
+
+def bot_environment(botapi: BotApi, database_url: str, tfserving: str) -> dict[str, str]:
+    port = free_port()
+    return {
+        "TELEGRAM_BOT_TOKEN": botapi.token,
+        "TELEGRAM_API_URL": botapi.url,
+        "DATABASE_URL": database_url,
+        "TFSERVING_ADDRESS": tfserving,
+        "MODEL_NAME": "detector",
+        "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
+        "WEBHOOK_SECRET": SECRET,
+        "LISTEN_HOST": "127.0.0.1",
+        "LISTEN_PORT": str(port),
+        "USER_RATE_LIMIT_PER_MINUTE": "10000",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+@asynccontextmanager
+async def bot_process(
+    botapi: BotApi, environment: dict[str, str], http: str, loop: str, log: Path
+) -> AsyncIterator[int]:
+    """`bench.serve_bot` with these settings; yields its pid once its webhook is registered."""
+    registered = len(await botapi.calls("setWebhook"))
+    with log.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.serve_bot",
+            "--http",
+            http,
+            "--loop",
+            loop,
+            env={**os.environ, **environment},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    try:
+        deadline = time.monotonic() + BOT_START_TIMEOUT_S
+        while len(await botapi.calls("setWebhook")) <= registered:
+            if process.returncode is not None or time.monotonic() > deadline:
+                output = await asyncio.to_thread(log.read_text)
+                raise SystemExit(f"bot ({http}, {loop}) did not start:\n{output[-2000:]}")
+            await asyncio.sleep(0.1)
+        yield process.pid
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 60)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+@dataclass
+class Idle:
+    """Photos sent one at a time: update → reply (ms) each, and the bot's mean model call (ms),
+    from its own `detectx_inference_seconds` histogram over the same photos."""
+
+    reply_ms: list[float]
+    model_call_ms: float
+
+
+async def inference_totals(session: aiohttp.ClientSession, metrics_url: str) -> tuple[float, int]:
+    async with session.get(metrics_url) as response:
+        text = await response.text()
+    values = dict(
+        line.split(" ", 1)
+        for line in text.splitlines()
+        if line.startswith(("detectx_inference_seconds_sum", "detectx_inference_seconds_count"))
+    )
+    return float(values["detectx_inference_seconds_sum"]), int(
+        float(values["detectx_inference_seconds_count"])
+    )
+
+
+async def idle_run(
+    botapi: BotApi, webhook_url: str, count: int, photo_count: int, first_user: int
+) -> Idle:
+    updates = await botapi.photo_updates([(first_user, i % photo_count) for i in range(count)])
+    headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+    metrics_url = webhook_url.rsplit("/", 1)[0] + "/metrics"
+    latencies = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+        model_s, calls = await inference_totals(session, metrics_url)
+        for i, update in enumerate(updates):
+            update["update_id"] = first_user + i
+            replies = len(await botapi.calls("sendPhoto"))
+            await asyncio.sleep(IDLE_PAUSE_S)
+            posted = time.monotonic()
+            async with session.post(webhook_url, data=json.dumps(update), headers=headers) as r:
+                if r.status != 200:
+                    raise SystemExit(f"webhook answered {r.status}")
+            reply = (await botapi.wait_calls("sendPhoto", replies + 1, 60))[replies]
+            latencies.append((reply["at"] - posted) * 1000)
+        model_after, calls_after = await inference_totals(session, metrics_url)
+    return Idle(latencies, 1000 * (model_after - model_s) / max(1, calls_after - calls))
+
+
+@asynccontextmanager
+async def profiling(pid: int, out: Path) -> AsyncIterator[None]:
+    """py-spy sampling the bot (all threads, idle excluded) while the block runs."""
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).with_name("py-spy")),
+        "record",
+        "--pid",
+        str(pid),
+        "--rate",
+        "250",
+        "--format",
+        "raw",
+        "--output",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1.0)
+    try:
+        yield
+    finally:
+        process.send_signal(2)
+        await process.wait()
+
+
+# Each busy sample goes to the first part with a frame on its stack, so the shares add up to 100 %.
+PROFILE_PARTS = (
+    ("database (SQLAlchemy, aiomysql, db/)", ("(sqlalchemy/", "(aiomysql/", "(pymysql/", "(db/")),
+    (
+        "Bot API calls (PTB Bot methods + HTTP layer)",
+        (
+            "(telegram/_bot.py",
+            "(telegram/request/",
+            "(bot/telegram_request.py",
+            "(aiohttp/client",
+            "(httpx/",
+            "(httpcore/",
+            "(anyio/",
+            "(h11/",
+        ),
+    ),
+    (
+        "image work (decode, resize, draw, encode)",
+        ("(PIL/", "(numpy/", "(bot/detection/images.py", "(bot/detection/annotate.py"),
+    ),
+    ("gRPC call to TF Serving", ("(grpc/", "(google/protobuf", "(bot/detection/tfserving.py")),
+    ("webhook server (aiohttp web)", ("(aiohttp/web", "(bot/server.py")),
+    ("PTB dispatch, handlers, workflow", ("(telegram/", "(handlers/", "(bot/")),
+    ("event loop (asyncio/uvloop)", ("(asyncio/", "(uvloop/", "(selectors.py")),
+)
+# Leaves where a thread waits rather than runs; py-spy counts some of them as active.
+IDLE_LEAVES = (
+    "select (selectors.py",
+    "_worker (concurrent/futures/thread.py:81",
+    "wait (threading.py",
+    "Thread.run (threading.py",
+)
+_FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+
+def summarize_profile(raw: Path, top: int = 12) -> list[str]:
+    """py-spy's collapsed stacks as shares of the busy samples: by part of the work, by library
+    (self time), and the hottest functions (self time)."""
+    stacks: list[tuple[list[str], int]] = []
+    for line in raw.read_text().splitlines():
+        joined, _, count = line.rpartition(" ")
+        if (
+            joined
+            and count.isdigit()
+            and not any(i in joined.rsplit(";", 1)[-1] for i in IDLE_LEAVES)
+        ):
+            stacks.append((joined.split(";"), int(count)))
+    total = sum(count for _, count in stacks) or 1
+    lines = [f"{total} busy samples", "  by part of the work:"]
+    parts = dict.fromkeys([name for name, _ in PROFILE_PARTS] + ["other"], 0)
+    for frames, samples in stacks:
+        stack = ";".join(frames)
+        part = next(
+            (n for n, needles in PROFILE_PARTS if any(x in stack for x in needles)), "other"
+        )
+        parts[part] += samples
+    for part, samples in parts.items():
+        lines.append(f"  {100 * samples / total:5.1f} %  {part}")
+    by_library: dict[str, int] = {}
+    by_function: dict[str, int] = {}
+    for frames, samples in stacks:
+        match = _FRAME.match(frames[-1])
+        function, file = (match["function"], match["file"]) if match else (frames[-1], "?")
+        library = file.split("/", 1)[0] if "/" in file else file.removesuffix(".py")
+        by_library[library] = by_library.get(library, 0) + samples
+        name = f"{function} ({file})"
+        by_function[name] = by_function.get(name, 0) + samples
+    lines.append("  by library (self):")
+    for name, samples in sorted(by_library.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * samples / total:5.1f} %  {name}")
+    lines.append("  hottest functions (self):")
+    for name, samples in sorted(by_function.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"  {100 * samples / total:5.1f} %  {name}")
+    return lines
+
+
+async def compare(n: int, users: int, rounds: int, idle: int, profile_dir: Path | None) -> None:
+    photo_paths = sorted(PHOTOS_DIR.glob("*.jpg"))
+    photos = [p.read_bytes() for p in photo_paths]
+    model = await asyncio.to_thread(load_model, MODEL_DIR, "serving_default", "detector")
+    tensors = [decoded(p) for p in photos]
+    runs = {name: VariantRun({}, []) for name, _, _ in VARIANTS}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        database_url, database_note = await prepare_database(Path(tmp))
+        async with (
+            tfserving_process() as (tfserving, tfserving_pid),
+            botapi_process(photo_paths) as botapi,
+        ):
+            await model_only(model, tensors, 8, 1)
+            single = [await model_only(model, tensors, 1, 1) for _ in range(3 * len(tensors))]
+            model_ms = statistics.median(1000 * m.wall_s for m in single)
+            mariadb = find_process("mariadbd", "mysqld")
+            for r in range(rounds):
+                for k, (name, http, loop) in enumerate(VARIANTS):
+                    first_user = FIRST_USER + 100_000 * r + 10_000 * k
+                    environment = bot_environment(botapi, database_url, tfserving)
+                    log = Path(tmp) / f"bot-{k}.log"
+                    async with bot_process(botapi, environment, http, loop, log) as pid:
+                        pids: dict[str, int | None] = {
+                            "bot": pid,
+                            "TF Serving stand-in": tfserving_pid,
+                            "Bot API stand-in": botapi.pid,
+                        }
+                        if database_note.startswith("MariaDB") and mariadb:
+                            pids["MariaDB server"] = mariadb
+                        meter = CpuMeter(pids)
+                        webhook = environment["WEBHOOK_URL"]
+                        args = (meter, botapi, webhook, database_url)
+                        await end_to_end(
+                            *args, 2 * users, users, len(photos), first_user=first_user
+                        )
+                        burst = await end_to_end(
+                            *args, n, users, len(photos), first_user=first_user + 1_000
+                        )
+                        for process_name, seconds in burst.cpu_s.items():
+                            per_photo = 1000 * seconds / burst.photos
+                            runs[name].cpu_ms.setdefault(process_name, []).append(per_photo)
+                        runs[name].idle.append(
+                            await idle_run(botapi, webhook, idle, len(photos), first_user + 5_000)
+                        )
+                        if profile_dir is not None and r == rounds - 1:
+                            out = profile_dir / f"profile-{http}-{loop}.txt"
+                            async with profiling(pid, out):
+                                await end_to_end(
+                                    *args, n, users, len(photos), first_user=first_user + 7_000
+                                )
+                            runs[name].profile = out
+    report_compare(runs, model_ms, n, users, rounds, idle, database_note)
+
+
+def report_compare(
+    runs: dict[str, VariantRun],
+    model_ms: float,
+    n: int,
+    users: int,
+    rounds: int,
+    idle: int,
+    database_note: str,
+) -> None:
+    print(
+        f"\nbot in its own process (bench.serve_bot, webhook mode, as shipped); {rounds} rounds of "
+        f"{n} photos from {users} users per variant, variants interleaved; {os.cpu_count()} CPUs"
+    )
+    print(f"database: {database_note}; TF Serving and Bot API stand-ins in their own processes\n")
+    names = list(next(iter(runs.values())).cpu_ms)
+    header = ["variant".ljust(24), *(f"{p} CPU ms/photo" for p in names)]
+    tail = ["idle reply p50 ms", "bot's model call ms", "idle overhead ms"]
+    print("| " + " | ".join(header + tail) + " |")
+    print("|" + "|".join("-" * (len(h) + 2) for h in header + tail) + "|")
+    before = runs[VARIANTS[0][0]]
+    for name, run in runs.items():
+        cells = [
+            f"{statistics.mean(run.cpu_ms[p]):>{len(h)}.1f}"
+            for p, h in zip(names, header[1:], strict=True)
+        ]
+        reply, model_call = run.idle_reply_ms, run.idle_model_call_ms
+        cells += [f"{reply:>17.1f}", f"{model_call:>19.1f}", f"{reply - model_call:>16.1f}"]
+        print(f"| {name:<24} | " + " | ".join(cells) + " |")
+    print(
+        f"\nidle: {idle} photos per round, one at a time, {IDLE_PAUSE_S} s apart; overhead = reply "
+        "p50 minus the model call (gRPC to the stand-in) as the bot timed it [target <= 15 ms];\n"
+        f"the model alone in this process, concurrency 1: median {model_ms:.1f} ms"
+    )
+    print("\nbot CPU per photo, per round (ms):")
+    for name, run in runs.items():
+        per_round = ", ".join(f"{v:.1f}" for v in run.cpu_ms["bot"])
+        ratio = statistics.mean(run.cpu_ms["bot"]) / statistics.mean(before.cpu_ms["bot"])
+        print(f"- {name}: {per_round}  ({ratio:.2f}× before) [target <= 8 ms]")
+    for name, run in runs.items():
+        if run.profile is not None and run.profile.exists():
+            print(f"\nprofile of the bot, {name} ({run.profile.name}):")
+            print("\n".join(summarize_profile(run.profile)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=int, default=120, help="photo updates (N)")
     parser.add_argument("--users", type=int, default=8, help="distinct users (M)")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="side by side: the bot in its own process, HTTPXRequest vs aiohttp, asyncio vs uvloop",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="--compare: rounds per variant")
+    parser.add_argument("--idle", type=int, default=12, help="--compare: idle photos per round")
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="--compare: write py-spy profiles into DIR"
+    )
     args = parser.parse_args()
     if not MODEL_DIR.is_dir():
         raise SystemExit(f"needs the shared model at {MODEL_DIR}")
-    asyncio.run(run(args.photos, args.users))
+    if args.compare:
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        asyncio.run(compare(args.photos, args.users, args.rounds, args.idle, args.profile))
+    else:
+        asyncio.run(run(args.photos, args.users))
 
 
 if __name__ == "__main__":
