@@ -35,6 +35,7 @@ from handlers import (
     history,
     language,
     menu,
+    model,
     photo,
     rating,
     settings,
@@ -134,6 +135,8 @@ def register_handlers(application: AnyApplication) -> None:
     application.add_handler(CommandHandler("history", history.history, filters=new))
     application.add_handler(CommandHandler("forget", forget.forget_command, filters=new))
     application.add_handler(CommandHandler("stats", stats.stats, filters=new))
+    application.add_handler(CommandHandler("model", model.model_command, filters=new))
+    application.add_handler(CallbackQueryHandler(model.model_button, pattern=model.MODEL_PATTERN))
     application.add_handler(CommandHandler("language", language.language_command, filters=new))
 
     application.add_handler(CallbackQueryHandler(rating.rate, pattern=rating.RATE_PATTERN))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import Any
 
 from bot.i18n import Translator
 
@@ -21,17 +22,26 @@ def render_stats_chart(
     last_day: date,
     days: int,
     tr: Translator,
+    models: Sequence[ModelChartRow] = (),
 ) -> bytes:
     """A PNG with two panels: detections on each of the `days` days up to `last_day` (days
     without detections show as gaps) and the classes in `per_class` (horizontal bars), labelled
-    in `tr`'s language."""
+    in `tr`'s language; with `models`, two more below: latency and 👍 share per model version."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    figure = Figure(figsize=(10, 4.5), dpi=100, layout="constrained")
+    height = 4.5 + (1.5 + 0.5 * len(models) if models else 0.0)
+    figure = Figure(figsize=(10, height), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
-    days_axes, classes_axes = figure.subplots(1, 2, width_ratios=(3, 2))
+    if models:
+        panels: Any = figure.subfigures(2, 1, height_ratios=(4.5, height - 4.5))
+        top, bottom = panels
+        days_axes, classes_axes = top.subplots(1, 2, width_ratios=(3, 2))
+        latency_axes, share_axes = bottom.subplots(1, 2)
+        _draw_model_panels(latency_axes, share_axes, models)
+    else:
+        days_axes, classes_axes = figure.subplots(1, 2, width_ratios=(3, 2))
 
     days_axes.set_title(
         tr.ngettext(
@@ -69,3 +79,29 @@ def render_stats_chart(
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+ModelChartRow = tuple[str, float | None, tuple[float, float, float] | None]
+"""A model version: its name, median latency (ms) and 👍 share with its interval (or None)."""
+
+
+def _draw_model_panels(latency_axes: Any, share_axes: Any, models: Sequence[ModelChartRow]) -> None:
+    """Median latency per model version, and the 👍 share with its confidence interval as an
+    error bar."""
+    rows = list(range(len(models)))[::-1]
+    latency_axes.set_title("Median inference latency per model version")
+    latency_axes.barh(rows, [median or 0.0 for _, median, _ in models], color="#3b7dd8")
+    latency_axes.set_yticks(rows, [name for name, _, _ in models])
+    latency_axes.set_xlabel("ms")
+    share_axes.set_title("Share of thumbs up (95% Wilson interval)")
+    for row, (_, _, share) in zip(rows, models, strict=True):
+        if share is None:
+            share_axes.text(0.02, row, "no ratings", va="center")
+            continue
+        value, low, high = share
+        share_axes.errorbar(
+            [value], [row], xerr=[[value - low], [high - value]], fmt="o", color="#e07b39"
+        )
+    share_axes.set_xlim(0, 1)
+    share_axes.set_ylim(-0.5, len(models) - 0.5)
+    share_axes.set_yticks([])

@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("name", nargs="?", default=None, help="zoo model name")
     download.add_argument("--list", action="store_true", help="list known model names and sizes")
     download.add_argument(
+        "--as",
+        dest="as_name",
+        default=None,
+        metavar="MODEL",
+        help="serve it as TF Serving model MODEL: install under MODEL_CONFIG_FILE's directory "
+        "in MODEL/<version>/ and list MODEL in that config file",
+    )
+    download.add_argument(
         "--base-url",
         default=None,
         help="where the NAME.tar.gz archives live (default: the TF2 Detection Zoo)",
@@ -69,7 +77,9 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "model":
         from bot.model_download import download_cli
 
-        return download_cli(settings, args.name, list_only=args.list, base_url=args.base_url)
+        return download_cli(
+            settings, args.name, list_only=args.list, base_url=args.base_url, as_name=args.as_name
+        )
     raise AssertionError(args.command)
 
 

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     tfserving_address: str | None = None
     model_name: str = "detector"
     model_signature: str = "serving_default"
+    canary_share: float = Field(0.0, ge=0.0, le=1.0)
+    model_config_file: Path = Path("tfserving/models.config")
+    tfserving_models_dir: str = "/models"
+    model_latency_window: int = Field(50, ge=1)
     model_path: Path = Path("saved_model")
     model_auto_download: bool = True
     model_download_url: str | None = None
@@ -113,6 +117,16 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.strip():
             return None
         return value
+
+    @field_validator("model_name")
+    @classmethod
+    def _check_model_names(cls, value: str) -> str:
+        names = [n.strip() for n in value.split(",")]
+        if not all(names):
+            raise ValueError("must be model names separated by commas, e.g. detector,accurate")
+        if len(set(names)) != len(names):
+            raise ValueError("lists a model twice")
+        return ",".join(names)
 
     @field_validator("tfserving_address")
     @classmethod
@@ -191,6 +205,15 @@ class Settings(BaseSettings):
             f"TELEGRAM_API_URL is plain http:// to {url.hostname}: the bot token travels "
             "unencrypted; use https:// unless that host is on a network only you can read"
         )
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """MODEL_NAME's models, the default first."""
+        return tuple(self.model_name.split(","))
+
+    @property
+    def default_model(self) -> str:
+        return self.model_names[0]
 
     @property
     def webhook_mode(self) -> bool:

@@ -71,6 +71,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.model_fallbacks = Counter(
+            "detectx_model_fallbacks",
+            "Photos answered by the default model because the model asked for was not found.",
+            ["model", "fallback"],
+            registry=self.registry,
+        )
         self.duplicate_updates = Counter(
             "detectx_duplicate_updates_total",
             "Updates dropped because their update_id was already handled.",

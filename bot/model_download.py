@@ -443,17 +443,28 @@ def check_signature(facts: dict[str, Any], signature: str) -> list[str]:
 
 
 def download_cli(
-    settings: Settings, name: str | None, *, list_only: bool, base_url: str | None = None
+    settings: Settings,
+    name: str | None,
+    *,
+    list_only: bool,
+    base_url: str | None = None,
+    as_name: str | None = None,
 ) -> int:
     if list_only:
         print(list_models())
         return 0
     model = name or DEFAULT_MODEL
     check = tensorflow_installed()
+    if as_name is not None and not _NAME.match(as_name):
+        print(f"detectbot: model download: invalid name for --as: {as_name!r}", file=sys.stderr)
+        return 2
+    dest_base = (
+        settings.model_path if as_name is None else settings.model_config_file.parent / as_name
+    )
     try:
         final = download_model(
             model,
-            settings.model_path,
+            dest_base,
             base_url=base_url or settings.model_download_url or ZOO_BASE_URL,
             signature=settings.model_signature,
             check=check,
@@ -464,6 +475,20 @@ def download_cli(
     except KeyboardInterrupt:
         print("detectbot: model download: interrupted; nothing was installed", file=sys.stderr)
         return 130
+    if as_name is not None:
+        from bot.model_config import ModelConfigError, add_model
+
+        try:
+            added = add_model(
+                settings.model_config_file,
+                as_name,
+                f"{settings.tfserving_models_dir.rstrip('/')}/{as_name}",
+            )
+        except (ModelConfigError, OSError) as exc:
+            print(f"detectbot: model config: {_one_line(exc)}", file=sys.stderr)
+            return 1
+        listed = "added to" if added else "already listed in"
+        print(f"model {as_name} {listed} {settings.model_config_file}")
     checked = (
         f"signature {settings.model_signature!r} matches the contract"
         if check

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.albums import AlbumCollector
 from bot.config import Settings
 from bot.detection.detector import Detector
-from bot.detection.factory import create_detector
+from bot.detection.factory import create_model_catalog
+from bot.detection.models import ModelCatalog
 from bot.detection.pipeline import DetectionPipeline
 from bot.labels import LabelMap
 from bot.limiter import DetectionLimiter
@@ -39,6 +40,7 @@ class Services:
     metrics: Metrics
     labels: LabelMap
     limiter: DetectionLimiter
+    models: ModelCatalog
     user_rate: UserRateLimit = field(init=False)
     albums: AlbumCollector = field(init=False)
 
@@ -64,7 +66,7 @@ class Services:
         dispose of the engine."""
         await self.albums.close()
         try:
-            await self.detector.close()
+            await self.models.close()
         finally:
             await self.repository.finish_late_calls(LATE_DATABASE_CALLS_S)
             await self.engine.dispose()
@@ -80,15 +82,20 @@ async def _check(probe: Awaitable[bool]) -> bool:
 
 async def create_services(settings: Settings) -> Services:
     """Start the detector and open the database; raises DetectorError / LabelMapError on failure."""
-    detector = create_detector(settings)
-    await detector.start()
+    metrics = Metrics()
+
+    def count_fallback(failed: str, answered: str) -> None:
+        metrics.model_fallbacks.labels(model=failed, fallback=answered).inc()
+
+    models = create_model_catalog(settings, on_fallback=count_fallback)
+    await models.start()
+    detector = models.default_detector
     try:
-        pipeline = DetectionPipeline.from_settings(settings, detector)
+        pipeline = DetectionPipeline.from_settings(settings, detector, models)
         engine = create_engine(settings.database_url)
     except BaseException:
-        await detector.close()
+        await models.close()
         raise
-    metrics = Metrics()
     return Services(
         settings=settings,
         detector=detector,
@@ -98,4 +105,5 @@ async def create_services(settings: Settings) -> Services:
         metrics=metrics,
         labels=pipeline.labels,
         limiter=DetectionLimiter(settings.max_concurrent_detections, metrics),
+        models=models,
     )

@@ -58,6 +58,8 @@ class User(Base):
 class Chat(Base):
     """A chat the bot is in, with its settings. Group and channel ids are negative.
 
+    `model_name` is the model the chat chose with /model; NULL = the default model.
+
     `class_filter` holds the display names to keep, one per line; NULL or empty = all classes.
     """
 
@@ -70,12 +72,17 @@ class Chat(Base):
     min_score: Mapped[float | None] = mapped_column(Double())
     class_filter: Mapped[str | None] = mapped_column(Text())
     auto_mode: Mapped[bool] = mapped_column(Boolean(), nullable=False, server_default=false())
+    model_name: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = _created_at()
     updated_at: Mapped[datetime] = _created_at()
 
 
 class Detection(Base):
     """One image the bot tried to detect objects in; `status` is 'ok' or 'failed'.
+
+    `model_name` / `model_version` name the model and numeric version that answered (a failed
+    row: the model asked, version NULL); `model_label` the TF Serving version label asked for
+    (`stable`, `canary`), NULL when none was.
 
     (chat_id, message_id) is unique: a redelivered Telegram message cannot produce a
     second row, whatever happens in memory.
@@ -88,6 +95,7 @@ class Detection(Base):
         Index("ix_detections_user_created", "user_id", "created_at"),
         Index("ix_detections_created", "created_at"),
         Index("ix_detections_status_inference", "status", "inference_ms"),
+        Index("ix_detections_model_created", "model_name", "model_version", "created_at"),
         MYSQL_TABLE_OPTIONS,
     )
 
@@ -109,6 +117,7 @@ class Detection(Base):
     height: Mapped[int | None] = mapped_column(Integer())
     model_name: Mapped[str | None] = mapped_column(String(128))
     model_version: Mapped[str | None] = mapped_column(String(64))
+    model_label: Mapped[str | None] = mapped_column(String(32))
     object_count: Mapped[int] = mapped_column(Integer(), nullable=False, server_default="0")
     inference_ms: Mapped[float | None] = mapped_column(Double())
     total_ms: Mapped[float | None] = mapped_column(Double())

@@ -42,6 +42,8 @@ class ChatSettings:
     min_score: float | None = None
     class_filter: frozenset[str] = frozenset()
     auto_mode: bool = False
+    model_name: str | None = None
+    """The model chosen with /model; None = the default model."""
 
     def threshold(self, default: float) -> float:
         """The chat's own threshold, or `default` (MIN_SCORE) when it has none."""
@@ -71,6 +73,7 @@ class NewDetection:
     inference_ms: float
     total_ms: float
     objects: Sequence[NewObject] = ()
+    model_label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class FailedDetection:
     error_kind: str
     file_id: str | None = None
     detail: str | None = None
+    model_name: str | None = None
+    model_label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,3 +115,26 @@ class Stats:
     avg_inference_ms: float | None = None
     p95_inference_ms: float | None = None
     top_users: list[tuple[int, str | None, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ModelVersionStats:
+    """One model and version label over a period (an "arm": stable, canary, or a model asked
+    without a label). Latency is over `ok` detections; p95 is the nearest-rank percentile;
+    mean_objects is per `ok` photo; thumbs count rating presses on the arm's detections."""
+
+    model_name: str
+    model_label: str | None
+    versions: tuple[str, ...]
+    detections_ok: int
+    detections_failed: int
+    median_inference_ms: float | None
+    p95_inference_ms: float | None
+    mean_objects: float | None
+    thumbs_up: int
+    thumbs_down: int
+
+    @property
+    def failure_rate(self) -> float | None:
+        attempts = self.detections_ok + self.detections_failed
+        return self.detections_failed / attempts if attempts else None

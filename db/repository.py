@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.deadline import BoundedWaits
 from db.errors import DuplicateDetection
 from db.languages import LanguageRepository, forget_user_language
+from db.model_stats import read_model_stats
 from db.models import Chat, DetectedObject, Detection, Feedback, ProcessedUpdate, User
 from db.records import (
     UNSET,
@@ -39,6 +40,7 @@ from db.records import (
     ChatSettings,
     FailedDetection,
     HistoryItem,
+    ModelVersionStats,
     NewDetection,
     NewObject,
     Stats,
@@ -167,6 +169,7 @@ class Repository:
         min_score: float | Unset | None = UNSET,
         class_filter: frozenset[str] | Unset = UNSET,
         auto_mode: bool | Unset = UNSET,
+        model_name: str | Unset | None = UNSET,
     ) -> ChatSettings:
         """Change only the settings passed; returns the chat's settings afterwards."""
         values: dict[str, Any] = {}
@@ -178,6 +181,8 @@ class Repository:
             values["class_filter"] = "\n".join(sorted(class_filter)) or None
         if auto_mode is not UNSET:
             values["auto_mode"] = auto_mode
+        if model_name is not UNSET:
+            values["model_name"] = model_name
 
         async def work(session: AsyncSession) -> ChatSettings:
             if values:
@@ -244,6 +249,7 @@ class Repository:
             "height": detection.height,
             "model_name": detection.model_name,
             "model_version": detection.model_version,
+            "model_label": detection.model_label,
             "object_count": len(detection.objects),
             "inference_ms": detection.inference_ms,
             "total_ms": detection.total_ms,
@@ -297,6 +303,8 @@ class Repository:
             "error_kind": failed.error_kind[:64],
             "file_id": failed.file_id,
             "detail": failed.detail,
+            "model_name": failed.model_name,
+            "model_label": failed.model_label,
             "object_count": 0,
         }
 
@@ -437,6 +445,17 @@ class Repository:
 
         return await self._transaction(work)
 
+    async def model_stats(self, days: int = 30) -> list[ModelVersionStats]:
+        """Per model and version label over the last `days` UTC days (see db.model_stats)."""
+        since = datetime.combine(
+            utc_now().date() - timedelta(days=max(days, 1) - 1), datetime.min.time(), UTC
+        )
+
+        async def work(session: AsyncSession) -> list[ModelVersionStats]:
+            return await read_model_stats(session, since=since)
+
+        return await self._transaction(work)
+
     async def ping(self) -> bool:
         """True when the database answers a trivial query within a few seconds. A ping past the
         deadline is left to finish rather than cancelled (see db.deadline)."""
@@ -563,13 +582,20 @@ async def _read_chat_settings(session: AsyncSession, chat_id: int) -> ChatSettin
     c = _chats
     row = (
         await session.execute(
-            select(c.c.min_score, c.c.class_filter, c.c.auto_mode).where(c.c.id == chat_id)
+            select(c.c.min_score, c.c.class_filter, c.c.auto_mode, c.c.model_name).where(
+                c.c.id == chat_id
+            )
         )
     ).one_or_none()
     if row is None:
         return ChatSettings()
     labels = frozenset(x for x in (row.class_filter or "").split("\n") if x)
-    return ChatSettings(min_score=row.min_score, class_filter=labels, auto_mode=bool(row.auto_mode))
+    return ChatSettings(
+        min_score=row.min_score,
+        class_filter=labels,
+        auto_mode=bool(row.auto_mode),
+        model_name=row.model_name,
+    )
 
 
 def _object_rows(detection_id: int, objects: Sequence[NewObject]) -> list[dict[str, Any]]:

@@ -16,7 +16,8 @@ from telegram import Bot, Message, User
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
-from bot.detection.errors import DetectionError, ImageTooLarge, NotAnImage
+from bot.detection.errors import DetectionError, DetectorError, ImageTooLarge, NotAnImage
+from bot.detection.models import ModelRoute
 from bot.detection.summary import caption
 from bot.detection.types import DetectionResult
 from bot.i18n import N_, Translator
@@ -77,6 +78,7 @@ class Outcome:
     error: DetectionError | None = None
     detection_id: int | None = None
     started: float = 0.0
+    route: ModelRoute | None = None
 
 
 def is_image_document(mime_type: str | None, file_name: str | None) -> bool:
@@ -146,7 +148,11 @@ async def detect(
 
     Never raises for bad input or a failing detector or database: the outcome carries the error.
     """
-    outcome = Outcome(message, started=time.perf_counter())
+    outcome = Outcome(
+        message,
+        started=time.perf_counter(),
+        route=services.models.route(message.chat_id, wanted.model_name),
+    )
     settings = services.settings
     source: ImageSource | None = None
     try:
@@ -159,7 +165,10 @@ async def detect(
 
         async with services.limiter.slot(notice_after=settings.queue_notice_s, on_queued=on_queued):
             outcome.result = await services.pipeline.run(
-                data, min_score=min_score, classes=wanted.class_filter or None
+                data,
+                min_score=min_score,
+                classes=wanted.class_filter or None,
+                route=outcome.route,
             )
     except DetectionError as exc:
         outcome.error = exc
@@ -179,6 +188,7 @@ async def _record(
     message = outcome.message
     metrics = services.metrics
     if outcome.error is not None:
+        route = outcome.route if isinstance(outcome.error, DetectorError) else None
         metrics.detections.labels(status="failed").inc()
         metrics.errors.labels(kind=outcome.error.kind).inc()
         if isinstance(outcome.error, NotAnImage):
@@ -190,6 +200,8 @@ async def _record(
             error_kind=outcome.error.kind,
             file_id=source.file_id if source else None,
             detail=outcome.error.detail[:500],
+            model_name=route.name if route else None,
+            model_label=route.version_label if route else None,
         )
         try:
             await services.repository.record_failed_detection(failed)
@@ -216,6 +228,7 @@ async def _record(
         height=result.height,
         model_name=result.model_name,
         model_version=result.model_version,
+        model_label=result.version_label,
         inference_ms=result.inference_ms,
         total_ms=result.total_ms,
         objects=[NewObject(o.class_id, o.label, o.score, o.box) for o in result.objects],

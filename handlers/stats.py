@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from telegram import Bot, Chat, Message, Update
 from telegram.error import TelegramError
 
-from bot.charts import render_stats_chart
+from bot.charts import ModelChartRow, render_stats_chart
 from bot.i18n import N_, Translator
+from bot.model_report import arm_name, model_report, thumbs_share
 from bot.services import Services
-from db.records import Stats
+from db.records import ModelVersionStats, Stats
 from handlers.common import (
     Context,
     database_error,
@@ -97,6 +98,15 @@ async def stats(update: Update, context: Context) -> None:
     await send_stats(context.bot, services, message.chat_id, tr, reply_to=message)
 
 
+def model_chart_rows(arms: list[ModelVersionStats]) -> list[ModelChartRow]:
+    rows: list[ModelChartRow] = []
+    for arm in arms:
+        share = thumbs_share(arm)
+        thumbs = (share.value, share.low, share.high) if share.value is not None else None
+        rows.append((arm_name(arm), arm.median_inference_ms, thumbs))
+    return rows
+
+
 async def send_stats(
     bot: Bot, services: Services, chat_id: int, tr: Translator, reply_to: Message | None = None
 ) -> bool:
@@ -104,11 +114,16 @@ async def send_stats(
     admin never opened a private chat with the bot, or blocked it)."""
     replying = reply_parameters(reply_to) if reply_to is not None else None
     numbers: Stats | None = None
+    arms: list[ModelVersionStats] = []
     try:
         numbers = await services.repository.stats(days=STATS_DAYS, top=TOP_CLASSES)
+        arms = await services.repository.model_stats(days=STATS_DAYS)
     except Exception:
         database_error(services, "stats")
     text = tr.gettext(UNAVAILABLE_TEXT) if numbers is None else stats_text(numbers, tr)
+    report = model_report(arms, services.settings.default_model, STATS_DAYS)
+    if report is not None:
+        text = f"{text}\n\n{report}"
     try:
         await bot.send_message(chat_id, text, reply_parameters=replying)
     except TelegramError as exc:
@@ -123,6 +138,7 @@ async def send_stats(
         last_day=datetime.now(UTC).date(),
         days=STATS_DAYS,
         tr=tr,
+        models=model_chart_rows(arms),
     )
     await send_with_retry(
         lambda: bot.send_photo(

@@ -403,3 +403,72 @@ def test_auto_download_can_be_turned_off(zoo: ZooServer, tmp_path: Path) -> None
     assert "detectbot model download" in done.stderr
     assert "downloading" not in done.stderr
     assert not (tmp_path / "saved_model").exists()
+
+
+def _cli_with_config(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "TFSERVING_"))}
+    env["MODEL_CONFIG_FILE"] = str(tmp_path / "models" / "models.config")
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "model", "download", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_download_as_a_model_adds_it_to_a_config_tf_serving_parses(
+    zoo: ZooServer, tmp_path: Path
+) -> None:
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    config_file = tmp_path / "models" / "models.config"
+    config_file.parent.mkdir()
+    config_file.write_text(
+        "# the team's own entry, with labels\n"
+        "model_config_list {\n"
+        '  config { name: "detector" base_path: "/models/detector" model_platform: "tensorflow"\n'
+        "    model_version_policy { specific { versions: 1 versions: 2 } }\n"
+        '    version_labels { key: "stable" value: 1 }\n'
+        '    version_labels { key: "canary" value: 2 } }\n'
+        "}\n"
+    )
+    url = f"{zoo.base_url}/good"
+
+    first = _cli_with_config(tmp_path, NAME, "--as", "detector_accurate", "--base-url", url)
+    again = _cli_with_config(tmp_path, NAME, "--as", "detector_accurate", "--base-url", url)
+
+    assert first.returncode == 0, first.stderr
+    assert f"model detector_accurate added to {config_file}" in first.stdout
+    assert again.returncode == 0 and "already listed" in again.stdout
+    base = tmp_path / "models" / "detector_accurate"
+    assert _leftovers(base) == ["1", "2"]
+    assert (base / "2" / "saved_model.pb").is_file()
+    assert _leftovers(config_file.parent) == ["detector_accurate", "models.config"]
+    config = text_format.Parse(config_file.read_text(), model_server_config_pb2.ModelServerConfig())
+    entries = config.model_config_list.config
+    assert [(c.name, c.base_path, c.model_platform) for c in entries] == [
+        ("detector", "/models/detector", "tensorflow"),
+        ("detector_accurate", "/models/detector_accurate", "tensorflow"),
+    ]
+    assert dict(entries[0].version_labels) == {"stable": 1, "canary": 2}
+
+
+def test_download_as_a_model_creates_the_config_file(zoo: ZooServer, tmp_path: Path) -> None:
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    done = _cli_with_config(
+        tmp_path, NAME, "--as", "detector", "--base-url", f"{zoo.base_url}/good"
+    )
+
+    assert done.returncode == 0, done.stderr
+    config = text_format.Parse(
+        (tmp_path / "models" / "models.config").read_text(),
+        model_server_config_pb2.ModelServerConfig(),
+    )
+    assert [c.name for c in config.model_config_list.config] == ["detector"]
+    assert (tmp_path / "models" / "detector" / "1" / "saved_model.pb").is_file()

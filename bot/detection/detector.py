@@ -19,8 +19,11 @@ class Detector(Protocol):
     async def start(self) -> None:
         """Connect or load; learn the model's input/output facts. Raises DetectorError."""
 
-    async def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
-        """All detections, unfiltered, boxes normalized to the image given. Raises DetectorError."""
+    async def detect(
+        self, image: npt.NDArray[np.uint8], *, version_label: str | None = None
+    ) -> Detections:
+        """All detections, unfiltered, boxes normalized to the image given, from the version
+        `version_label` names (None: the latest). Raises DetectorError."""
 
     async def healthy(self) -> bool:
         """True when the model is loaded and answering."""

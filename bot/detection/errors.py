@@ -76,6 +76,11 @@ class DetectorUnavailable(DetectorError):
     user_message = N_("The detector is not reachable right now. Please try again in a minute.")
 
 
+class ServableNotFound(DetectorUnavailable):
+    """The server is up but has no version of this model (not loaded yet, or gone from its
+    config): another model may still answer."""
+
+
 class DetectorTimeout(DetectorError):
     kind = "detector_timeout"
     short_message = N_("detector too slow")

@@ -11,6 +11,7 @@ holds no version yet, so a first run downloads its model.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -191,7 +192,11 @@ class InProcessDetector:
             load_model, self._model_base_dir, self._signature, self._name
         )
 
-    async def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
+    async def detect(
+        self, image: npt.NDArray[np.uint8], *, version_label: str | None = None
+    ) -> Detections:
+        """The one loaded version answers whatever `version_label` says (in-process mode serves
+        one model, one version)."""
         model = self._model
         if model is None:
             raise DetectorError("in-process detector used before start()")
@@ -199,7 +204,7 @@ class InProcessDetector:
         if batch.dtype.name != model.info.input_dtype:
             batch = batch.astype(model.info.input_dtype)
         raw = await asyncio.to_thread(_run, model, batch)
-        return outputs.parse_detections(raw)
+        return dataclasses.replace(outputs.parse_detections(raw), model_version=model.info.version)
 
     async def healthy(self) -> bool:
         return self._model is not None

@@ -16,6 +16,7 @@ from bot.detection.annotate import annotate, encode_for_telegram
 from bot.detection.detector import Detector
 from bot.detection.images import DecodedImage, ImageLimits, InferenceSize, decode_image
 from bot.detection.input_size import inference_size
+from bot.detection.models import ModelCatalog, ModelRoute
 from bot.detection.summary import count_labels, summarize
 from bot.detection.types import DetectedObject, DetectionResult, Detections
 from bot.labels import LabelMap, load_label_map
@@ -30,26 +31,37 @@ class DetectionPipeline:
         labels: LabelMap,
         limits: ImageLimits,
         inference: InferenceSize | None = None,
+        models: ModelCatalog | None = None,
     ) -> None:
         self.detector = detector
+        self.models = models if models is not None else ModelCatalog.single(detector)
         self.labels = labels
         self.limits = limits
         self.inference = inference or InferenceSize()
 
     @classmethod
-    def from_settings(cls, settings: Settings, detector: Detector) -> DetectionPipeline:
+    def from_settings(
+        cls, settings: Settings, detector: Detector, models: ModelCatalog | None = None
+    ) -> DetectionPipeline:
         """Reads the label map (`LABEL_MAP` or the bundled COCO map); raises LabelMapError."""
         return cls(
             detector,
             load_label_map(settings.label_map),
             image_limits(settings),
             inference_size(settings),
+            models=models,
         )
 
     async def run(
-        self, data: bytes, *, min_score: float, classes: frozenset[str] | None = None
+        self,
+        data: bytes,
+        *,
+        min_score: float,
+        classes: frozenset[str] | None = None,
+        route: ModelRoute | None = None,
     ) -> DetectionResult:
         """Detect objects in `data`; `classes` (display names) keeps only those; None or empty: all.
+        `route`: the model (and version label) to ask; None: the default model.
 
         Raises ImageError subclasses for unusable input and DetectorError subclasses when the
         detector fails.
@@ -58,13 +70,12 @@ class DetectionPipeline:
         classes = classes or None
         decoded = await asyncio.to_thread(decode_image, data, self.limits, self.inference)
         decoded_at = time.perf_counter()
-        detections = await self.detector.detect(decoded.inference)
+        served = await self.models.detect(decoded.inference, route)
         inferred_at = time.perf_counter()
-        objects = self.objects(detections, min_score=min_score, classes=classes)
+        objects = self.objects(served.detections, min_score=min_score, classes=classes)
         jpeg = await asyncio.to_thread(_draw_and_encode, decoded, objects)
         finished = time.perf_counter()
         counts = count_labels(objects)
-        info = self.detector.info
         return DetectionResult(
             width=decoded.width,
             height=decoded.height,
@@ -74,8 +85,9 @@ class DetectionPipeline:
             annotated_jpeg=jpeg,
             inference_ms=(inferred_at - decoded_at) * 1000,
             total_ms=(finished - started) * 1000,
-            model_name=info.name,
-            model_version=info.version,
+            model_name=served.model_name,
+            model_version=served.model_version,
+            version_label=served.version_label,
             min_score=min_score,
             extra={
                 "decode_ms": (decoded_at - started) * 1000,

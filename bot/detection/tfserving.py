@@ -36,6 +36,7 @@ from bot.detection.errors import (
     DetectorUnavailable,
     InvalidModelInput,
     ModelNotFound,
+    ServableNotFound,
 )
 from bot.detection.tensors import TensorProtoError, dtype_name, from_tensor_proto, to_tensor_proto
 from bot.detection.tfserving_api import (
@@ -58,6 +59,7 @@ _BACKOFF_MAX_S = 2.0
 
 ROUND_ROBIN_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
 _SERVABLE_NOT_FOUND = "Servable not found"
+_UNKNOWN_LABEL = "Unrecognized servable version label"
 _HEALTH_PROBES = 3
 
 
@@ -104,8 +106,8 @@ def error_from_rpc(exc: grpc.aio.AioRpcError, what: str) -> DetectorError:
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DetectorTimeout(detail)
     if servable_missing(exc):
-        return DetectorUnavailable(detail)
-    if code == grpc.StatusCode.NOT_FOUND:
+        return ServableNotFound(detail)
+    if code == grpc.StatusCode.NOT_FOUND or _UNKNOWN_LABEL in (exc.details() or ""):
         return ModelNotFound(detail)
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
         return InvalidModelInput(detail)
@@ -197,19 +199,25 @@ class TFServingDetector:
                 return True
         return False
 
-    async def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
+    async def detect(
+        self, image: npt.NDArray[np.uint8], *, version_label: str | None = None
+    ) -> Detections:
+        """Detections from the model's latest version, or the one `version_label` names; they
+        carry the version that answered (the response's `model_spec`)."""
         batch = outputs.model_input(image)
         if self._predict_stub is None:
             raise DetectorUnavailable("TF Serving detector used before start()")
         if self._metadata_pending:
             await self._refresh_metadata()
         request = self._predict_request(batch)
+        if version_label:
+            request.model_spec.version_label = version_label
         try:
             response = await self._call(self._predict_stub.Predict, request, "Predict")
         except DetectorUnavailable:
             self._metadata_pending = True
             raise
-        self._note_version(response.model_spec)
+        answered = self._note_version(response.model_spec, version_label)
         try:
             arrays = {
                 name: from_tensor_proto(response.outputs[name])
@@ -218,7 +226,7 @@ class TFServingDetector:
             }
         except TensorProtoError as exc:
             raise DetectorOutputError(f"unreadable output tensor: {exc}") from exc
-        return outputs.parse_detections(arrays)
+        return dataclasses.replace(outputs.parse_detections(arrays), model_version=answered)
 
     def _predict_request(self, batch: npt.NDArray[np.uint8]) -> predict_pb2.PredictRequest:
         request = predict_pb2.PredictRequest()
@@ -356,8 +364,11 @@ class TFServingDetector:
             batch_size or "any",
         )
 
-    def _note_version(self, model_spec: Any) -> None:
-        if model_spec.HasField("version"):
-            version = str(model_spec.version.value)
-            if version != self._info.version:
-                self._info = dataclasses.replace(self._info, version=version)
+    def _note_version(self, model_spec: Any, version_label: str | None) -> str:
+        """The version that answered; the latest one (asked without a label) becomes `info`'s."""
+        if not model_spec.HasField("version"):
+            return self._info.version
+        version = str(model_spec.version.value)
+        if version_label is None and version != self._info.version:
+            self._info = dataclasses.replace(self._info, version=version)
+        return version

@@ -15,6 +15,8 @@ class Detections:
     boxes: npt.NDArray[np.float32]
     class_ids: npt.NDArray[np.int64]
     scores: npt.NDArray[np.float32]
+    model_version: str | None = None
+    """The model version that produced them, when the detector was told (TF Serving's answer)."""
 
     def __post_init__(self) -> None:
         n = len(self.scores)
@@ -36,7 +38,9 @@ class Detections:
         )
 
     def select(self, mask: npt.NDArray[np.bool_]) -> Detections:
-        return Detections(self.boxes[mask], self.class_ids[mask], self.scores[mask])
+        return Detections(
+            self.boxes[mask], self.class_ids[mask], self.scores[mask], self.model_version
+        )
 
     def above(self, min_score: float) -> Detections:
         return self.select(self.scores >= min_score)
@@ -86,5 +90,6 @@ class DetectionResult:
     model_version: str
     min_score: float
     extra: dict[str, float] = field(default_factory=dict)
+    version_label: str | None = None
     classes: frozenset[str] | None = None
     """The class filter the objects were picked with (None: every class)."""

@@ -14,6 +14,13 @@ is being loaded), and `stop()` / `start()`, which bring the server down and back
 port. Without an available version TF Serving keeps its port open and answers Predict and
 GetModelMetadata with NOT_FOUND "Servable not found", and GetModelStatus with NOT_FOUND (no
 versions yet) or the version in state LOADING.
+
+Several models and versions, as a `model_config_list` gives TF Serving: `serve(name, versions,
+labels)` adds a model (all run the same SavedModel) with numeric versions and version labels
+(`{"stable": 1, "canary": 2}`); `unload(name)` takes it away again. A request without a version
+gets the highest one; a `version_label` the server does not know is refused as TF Serving's
+ServerCore does (INVALID_ARGUMENT "Unrecognized servable version label"). `predicts_by_version`
+counts the calls each (name, version) answered.
 """
 
 from __future__ import annotations
@@ -104,6 +111,9 @@ class TFServingStandIn:
         self.predicts_in_flight = 0
         self.max_predicts_in_flight = 0
         self.signature_defs = read_signature_defs(model.version_dir)
+        self.servables: dict[str, set[int]] = {}
+        self.version_labels: dict[str, dict[str, int]] = {}
+        self.predicts_by_version: dict[tuple[str, int], int] = {}
         self._server: grpc.aio.Server | None = None
 
     @property
@@ -142,23 +152,65 @@ class TFServingStandIn:
         if server is not None:
             await server.stop(grace=None)
 
+    def serve(
+        self, name: str, versions: tuple[int, ...] = (1,), labels: dict[str, int] | None = None
+    ) -> None:
+        """Serve model `name` in `versions`, with version labels (each naming a served version)."""
+        self.servables.setdefault(name, set()).update(versions)
+        served = self.versions_of(name)
+        for label, version in (labels or {}).items():
+            if version not in served:
+                raise ValueError(f"label {label!r} names version {version}, not served")
+        self.version_labels[name] = dict(labels or {})
+
+    def unload(self, name: str) -> None:
+        """Stop serving `name` (its entry left the model config)."""
+        self.servables.pop(name, None)
+        self.version_labels.pop(name, None)
+
+    def versions_of(self, name: str) -> set[int]:
+        versions = set(self.servables.get(name, ()))
+        if name == self.model_name:
+            versions.add(self.version)
+        return versions
+
     # The service logic, shared by the servicers below.
 
-    def check_model_spec(self, spec: Any) -> None:
-        if spec.name != self.model_name or self.model_state != "available":
+    def check_model_spec(self, spec: Any) -> int:
+        """The version that answers `spec`, or TF Serving's error."""
+        versions = self.versions_of(spec.name) if self.model_state == "available" else set()
+        choice = spec.WhichOneof("version_choice")
+        if choice == "version_label":
+            label = spec.version_label
+            version = self.version_labels.get(spec.name, {}).get(label)
+            if version is None:
+                raise _Abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"Unrecognized servable version label: {label}",
+                )
+            if version in versions:
+                return version
+            raise _Abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"Servable not found for request: Specific({spec.name}, {version})",
+            )
+        if not versions:
             raise _Abort(
                 grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({spec.name})"
             )
-        if spec.HasField("version") and spec.version.value != self.version:
-            raise _Abort(
-                grpc.StatusCode.NOT_FOUND,
-                f"Servable not found for request: Specific({spec.name}, {spec.version.value})",
-            )
+        if choice == "version":
+            if spec.version.value not in versions:
+                raise _Abort(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"Servable not found for request: Specific({spec.name}, {spec.version.value})",
+                )
+            return int(spec.version.value)
+        return max(versions)
 
     async def predict(self, request: Any) -> Any:
         self.predict_calls += 1
         self._injected_failure()
-        self.check_model_spec(request.model_spec)
+        version = self.check_model_spec(request.model_spec)
         signature_name = request.model_spec.signature_name or _DEFAULT_SIGNATURE
         signature = self.signature_defs.get(signature_name)
         if signature is None:
@@ -178,10 +230,12 @@ class TFServingStandIn:
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc).splitlines()[0]) from exc
         finally:
             self.predicts_in_flight -= 1
+        key = (request.model_spec.name, version)
+        self.predicts_by_version[key] = self.predicts_by_version.get(key, 0) + 1
         response = predict_pb2.PredictResponse()
-        response.model_spec.name = self.model_name
+        response.model_spec.name = request.model_spec.name
         response.model_spec.signature_name = signature_name
-        response.model_spec.version.value = self.version
+        response.model_spec.version.value = version
         for name in output_names:
             if name in self.drop_outputs:
                 continue
@@ -203,13 +257,13 @@ class TFServingStandIn:
                 raise _Abort(
                     grpc.StatusCode.INVALID_ARGUMENT, f"Metadata field {field} is not supported"
                 )
-        self.check_model_spec(request.model_spec)
+        version = self.check_model_spec(request.model_spec)
         signature_map = get_model_metadata_pb2.SignatureDefMap()
         for key, signature in self.signature_defs.items():
             signature_map.signature_def[key].CopyFrom(signature)
         response = get_model_metadata_pb2.GetModelMetadataResponse()
-        response.model_spec.name = self.model_name
-        response.model_spec.version.value = self.version
+        response.model_spec.name = request.model_spec.name
+        response.model_spec.version.value = version
         response.metadata["signature_def"].Pack(signature_map)
         return response
 
@@ -217,23 +271,27 @@ class TFServingStandIn:
         if not request.HasField("model_spec"):
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
         spec = request.model_spec
-        if spec.name != self.model_name or self.model_state == "absent":
+        versions = self.versions_of(spec.name)
+        if not versions or self.model_state == "absent":
             raise _Abort(
                 grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}"
             )
-        if spec.HasField("version") and spec.version.value != self.version:
-            raise _Abort(
-                grpc.StatusCode.NOT_FOUND,
-                f"Could not find version {spec.version.value} of model {spec.name}",
-            )
+        if spec.HasField("version"):
+            if spec.version.value not in versions:
+                raise _Abort(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"Could not find version {spec.version.value} of model {spec.name}",
+                )
+            versions = {int(spec.version.value)}
         response = get_model_status_pb2.GetModelStatusResponse()
-        status = response.model_version_status.add()
-        status.version = self.version
-        status.state = (
-            get_model_status_pb2.ModelVersionStatus.AVAILABLE
-            if self.model_state == "available"
-            else get_model_status_pb2.ModelVersionStatus.LOADING
-        )
+        for version in sorted(versions):
+            status = response.model_version_status.add()
+            status.version = version
+            status.state = (
+                get_model_status_pb2.ModelVersionStatus.AVAILABLE
+                if self.model_state == "available"
+                else get_model_status_pb2.ModelVersionStatus.LOADING
+            )
         return response
 
     def _injected_failure(self) -> None:
