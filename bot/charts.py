@@ -39,7 +39,7 @@ def render_stats_chart(
         top, bottom = panels
         days_axes, classes_axes = top.subplots(1, 2, width_ratios=(3, 2))
         latency_axes, share_axes = bottom.subplots(1, 2)
-        _draw_model_panels(latency_axes, share_axes, models)
+        _draw_model_panels(latency_axes, share_axes, models, tr)
     else:
         days_axes, classes_axes = figure.subplots(1, 2, width_ratios=(3, 2))
 
@@ -85,18 +85,20 @@ ModelChartRow = tuple[str, float | None, tuple[float, float, float] | None]
 """A model version: its name, median latency (ms) and 👍 share with its interval (or None)."""
 
 
-def _draw_model_panels(latency_axes: Any, share_axes: Any, models: Sequence[ModelChartRow]) -> None:
+def _draw_model_panels(
+    latency_axes: Any, share_axes: Any, models: Sequence[ModelChartRow], tr: Translator
+) -> None:
     """Median latency per model version, and the 👍 share with its confidence interval as an
     error bar."""
     rows = list(range(len(models)))[::-1]
-    latency_axes.set_title("Median inference latency per model version")
+    latency_axes.set_title(tr.gettext("Median inference latency per model version"))
     latency_axes.barh(rows, [median or 0.0 for _, median, _ in models], color="#3b7dd8")
     latency_axes.set_yticks(rows, [name for name, _, _ in models])
-    latency_axes.set_xlabel("ms")
-    share_axes.set_title("Share of thumbs up (95% Wilson interval)")
+    latency_axes.set_xlabel(tr.gettext("ms"))
+    share_axes.set_title(tr.gettext("Share of thumbs up (95% Wilson interval)"))
     for row, (_, _, share) in zip(rows, models, strict=True):
         if share is None:
-            share_axes.text(0.02, row, "no ratings", va="center")
+            share_axes.text(0.02, row, tr.gettext("no ratings"), va="center")
             continue
         value, low, high = share
         share_axes.errorbar(

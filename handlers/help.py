@@ -16,6 +16,7 @@ HELP_TEXT = N_(
     "/settings — confidence threshold, which classes to count, auto mode\n"
     "/history — your last 10 detections\n"
     "/language — the language I answer in\n"
+    "/model — which model looks at your photos\n"
     "/feedback — send a message to the people running this bot\n"
     "/forget — delete everything I stored about you\n"
     "/stats — usage statistics (admins only)"

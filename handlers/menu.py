@@ -18,6 +18,7 @@ COMMANDS = (
     ("settings", N_("threshold, classes, auto mode")),
     ("history", N_("your recent detections")),
     ("language", N_("the language I answer in")),
+    ("model", N_("which model looks at your photos")),
     ("feedback", N_("tell us what you think")),
     ("forget", N_("delete everything stored about you")),
     ("stats", N_("usage statistics (admins)")),

@@ -13,17 +13,19 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.detection.models import ModelCatalog
+from bot.i18n import N_, Translator
 from bot.services import Services
 from handlers.common import Context, database_error, get_services, is_group_admin, reply_text
+from handlers.language import translator_for
 
 logger = logging.getLogger(__name__)
 
 CALLBACK_PREFIX = "mdl"
 MODEL_PATTERN = rf"^{CALLBACK_PREFIX}:"
-NOT_ADMIN_TEXT = "Only group admins can choose the model."
-UNAVAILABLE_TEXT = "The model choice is unavailable right now. Please try again later."
-IN_PROCESS_TEXT = "This bot runs its model in-process, so it serves one model: {model}."
-ONE_MODEL_TEXT = "This bot serves one model: {model}."
+NOT_ADMIN_TEXT = N_("Only group admins can choose the model.")
+UNAVAILABLE_TEXT = N_("The model choice is unavailable right now. Please try again later.")
+IN_PROCESS_TEXT = N_("This bot runs its model in-process, so it serves one model: {model}.")
+ONE_MODEL_TEXT = N_("This bot serves one model: {model}.")
 
 
 def current_model(models: ModelCatalog, chosen: str | None) -> str:
@@ -32,26 +34,31 @@ def current_model(models: ModelCatalog, chosen: str | None) -> str:
     return chosen if chosen is not None and models.knows(chosen) else models.default
 
 
-def latency_text(models: ModelCatalog, name: str) -> str:
+def latency_text(models: ModelCatalog, name: str, tr: Translator) -> str:
     median = models.median_latency_ms(name)
-    return "no photos yet" if median is None else f"median {median:.0f} ms"
+    if median is None:
+        return tr.gettext("no photos yet")
+    return tr.gettext("median {ms} ms").format(ms=tr.number(round(median)))
 
 
-def model_text(models: ModelCatalog, chosen: str | None) -> str:
-    lines = [f"Model for this chat: {current_model(models, chosen)}", ""]
+def model_text(models: ModelCatalog, chosen: str | None, tr: Translator) -> str:
+    current = current_model(models, chosen)
+    lines = [tr.gettext("Model for this chat: {model}").format(model=current), ""]
     for name in models.names:
-        default = " (default)" if name == models.default else ""
-        lines.append(f"• {name}{default}: {latency_text(models, name)}")
+        default = tr.gettext(" (default)") if name == models.default else ""
+        lines.append(f"• {name}{default}: {latency_text(models, name, tr)}")
     return "\n".join(lines)
 
 
-def model_keyboard(models: ModelCatalog, chosen: str | None) -> InlineKeyboardMarkup:
+def model_keyboard(
+    models: ModelCatalog, chosen: str | None, tr: Translator
+) -> InlineKeyboardMarkup:
     current = current_model(models, chosen)
     return InlineKeyboardMarkup(
         [
             [
                 InlineKeyboardButton(
-                    f"{'✓ ' if name == current else ''}{name} · {latency_text(models, name)}",
+                    f"{'✓ ' if name == current else ''}{name} · {latency_text(models, name, tr)}",
                     callback_data=f"{CALLBACK_PREFIX}:{index}",
                 )
             ]
@@ -60,9 +67,9 @@ def model_keyboard(models: ModelCatalog, chosen: str | None) -> InlineKeyboardMa
     )
 
 
-def single_model_text(services: Services) -> str:
+def single_model_text(services: Services, tr: Translator) -> str:
     template = IN_PROCESS_TEXT if not services.settings.tfserving_address else ONE_MODEL_TEXT
-    return template.format(model=services.models.default)
+    return tr.gettext(template).format(model=services.models.default)
 
 
 async def model_command(update: Update, context: Context) -> None:
@@ -72,20 +79,21 @@ async def model_command(update: Update, context: Context) -> None:
         return
     services = get_services(context)
     models = services.models
+    tr = await translator_for(services, update.effective_user, chat)
     if not models.choosable:
-        await reply_text(context.bot, message, single_model_text(services))
+        await reply_text(context.bot, message, single_model_text(services, tr))
         return
     try:
         chat_settings = await services.repository.get_chat_settings(chat.id)
     except Exception:
         database_error(services, "get_chat_settings")
-        await reply_text(context.bot, message, UNAVAILABLE_TEXT)
+        await reply_text(context.bot, message, tr.gettext(UNAVAILABLE_TEXT))
         return
     await reply_text(
         context.bot,
         message,
-        model_text(models, chat_settings.model_name),
-        reply_markup=model_keyboard(models, chat_settings.model_name),
+        model_text(models, chat_settings.model_name, tr),
+        reply_markup=model_keyboard(models, chat_settings.model_name, tr),
     )
 
 
@@ -109,26 +117,27 @@ async def model_button(update: Update, context: Context) -> None:
     if name is None:
         await query.answer()
         return
+    tr = await translator_for(services, query.from_user, chat)
     try:
         allowed = await is_group_admin(context.bot, chat, query.from_user)
     except TelegramError:
         logger.warning("getChatMember failed in chat %s", chat.id, exc_info=True)
         allowed = False
     if not allowed:
-        await query.answer(NOT_ADMIN_TEXT, show_alert=True)
+        await query.answer(tr.gettext(NOT_ADMIN_TEXT), show_alert=True)
         return
     chosen = None if name == models.default else name
     try:
         chat_settings = await services.repository.update_chat_settings(chat.id, model_name=chosen)
     except Exception:
         database_error(services, "update_chat_settings")
-        await query.answer(UNAVAILABLE_TEXT, show_alert=True)
+        await query.answer(tr.gettext(UNAVAILABLE_TEXT), show_alert=True)
         return
-    await query.answer(f"Model: {name}")
+    await query.answer(tr.gettext("Model: {model}").format(model=name))
     try:
         await query.edit_message_text(
-            model_text(models, chat_settings.model_name),
-            reply_markup=model_keyboard(models, chat_settings.model_name),
+            model_text(models, chat_settings.model_name, tr),
+            reply_markup=model_keyboard(models, chat_settings.model_name, tr),
         )
     except BadRequest as exc:
         if "not modified" not in str(exc):

@@ -121,7 +121,7 @@ async def send_stats(
     except Exception:
         database_error(services, "stats")
     text = tr.gettext(UNAVAILABLE_TEXT) if numbers is None else stats_text(numbers, tr)
-    report = model_report(arms, services.settings.default_model, STATS_DAYS)
+    report = model_report(arms, services.settings.default_model, STATS_DAYS, tr)
     if report is not None:
         text = f"{text}\n\n{report}"
     try:
