@@ -107,7 +107,7 @@ def build_application(services: Services, *, webhook: bool) -> AnyApplication:
 
 
 def register_handlers(application: AnyApplication) -> None:
-    application.add_handler(TypeHandler(Update, updates.track_update), group=-1)
+    application.add_handler(TypeHandler(Update, updates.track_update), group=-2)
 
     new = filters.UpdateType.MESSAGE
     application.add_handler(CommandHandler("start", start.start, filters=new))

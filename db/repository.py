@@ -1,37 +1,22 @@
 """Everything the bot reads and writes, as async methods taking and returning plain values.
 
-Each method is one transaction in its own session, so concurrent handlers never share a
-session. A transaction that fails because MySQL dropped the connection (server restart,
-KILL, wait_timeout) or chose it as a deadlock victim is retried, up to three attempts in
-all, on a fresh connection after a short random pause.
+Each method is one transaction (see db.transactions for sessions and retries). The inbox of
+updates is `Repository.inbox` (db.inbox).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import random
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, cast
 
-from sqlalchemy import (
-    CursorResult,
-    Executable,
-    Table,
-    delete,
-    func,
-    insert,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Executable, Table, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.deadline import BoundedWaits
 from db.errors import DuplicateDetection
-from db.models import Chat, DetectedObject, Detection, Feedback, ProcessedUpdate, User
+from db.inbox import Inbox
+from db.models import Chat, DetectedObject, Detection, Feedback, User
 from db.records import (
     UNSET,
     ChatInfo,
@@ -45,6 +30,15 @@ from db.records import (
     UserInfo,
 )
 from db.stats import read_stats
+from db.transactions import (
+    Transactions,
+    chunks,
+    dialect,
+    inserted_id,
+    is_foreign_key_violation,
+    is_unique_violation,
+    rowcount,
+)
 from db.types import utc_now
 from db.upsert import insert_if_missing, upsert
 
@@ -61,29 +55,15 @@ __all__ = [
     "UserInfo",
 ]
 
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
 _users = cast(Table, User.__table__)
 _chats = cast(Table, Chat.__table__)
 _detections = cast(Table, Detection.__table__)
 _objects = cast(Table, DetectedObject.__table__)
 _feedback = cast(Table, Feedback.__table__)
-_processed = cast(Table, ProcessedUpdate.__table__)
 
-_MYSQL_RETRYABLE = frozenset({1213, 2006, 2013, 2055})
-"""Deadlock victim; server gone away; lost connection during query / at handshake."""
-_ATTEMPTS = 3
-_CHAIN_DEPTH = 4
-_RETRY_PAUSE_S = 0.02
-"""Base of the random pause before a retry, so deadlocked peers do not collide again."""
-
-PROCESSED_UPDATES_KEEP = timedelta(days=2)
-"""Telegram redelivers an update for at most a day; older claims only take space."""
-_PRUNE_EVERY = 1024
 _ID_CHUNK = 500
-_PING_TIMEOUT_S = 5.0
+_PRUNE_BATCH = 500
+_PRUNE_BATCHES = 20
 
 
 class Repository:
@@ -97,15 +77,13 @@ class Repository:
     ) -> None:
         """`wait_timeout_s`: callers wait at most this long for one transaction, then get
         DatabaseTimeout while the transaction goes on in the background (see db.deadline)."""
-        self._sessionmaker = sessionmaker
-        self._waits = BoundedWaits(wait_timeout_s) if wait_timeout_s is not None else None
-        self._ping_waits = BoundedWaits(_PING_TIMEOUT_S)
+        self._tx = Transactions(sessionmaker, wait_timeout_s=wait_timeout_s)
+        self._transaction = self._tx.run
+        self.inbox = Inbox(self._tx)
 
     async def finish_late_calls(self, timeout_s: float) -> None:
         """Let transactions that outlived their deadline finish (before the engine is disposed)."""
-        await self._ping_waits.drain(timeout_s)
-        if self._waits is not None:
-            await self._waits.drain(timeout_s)
+        await self._tx.finish_late_calls(timeout_s)
 
     async def upsert_user(self, user: UserInfo) -> bool:
         """Register or refresh a user from any update; True if the user is new.
@@ -114,43 +92,42 @@ class Repository:
 
         async def work(session: AsyncSession) -> bool:
             known = await session.scalar(select(_users.c.id).where(_users.c.id == user.id))
-            await session.execute(_user_upsert(_dialect(session), user))
+            await session.execute(_user_upsert(dialect(session), user))
             return known is None
 
         return await self._transaction(work)
 
     async def upsert_chat(self, chat: ChatInfo) -> None:
         async def work(session: AsyncSession) -> None:
-            await session.execute(_chat_upsert(_dialect(session), chat))
+            await session.execute(_chat_upsert(dialect(session), chat))
 
         await self._transaction(work)
 
-    async def register_update(
-        self, update_id: int, user: UserInfo | None, chat: ChatInfo | None
-    ) -> bool:
-        """Claim the update and register its sender and chat, in one transaction.
-
-        False when the update was claimed before (a copy): nothing else is written then."""
+    async def register_update(self, user: UserInfo | None, chat: ChatInfo | None) -> None:
+        """Register an update's sender and chat, in one transaction."""
+        if user is None and chat is None:
+            return
 
         async def work(session: AsyncSession) -> None:
-            dialect = _dialect(session)
-            try:
-                await session.execute(insert(_processed).values(update_id=update_id))
-            except IntegrityError as exc:
-                if _is_unique_violation(exc):
-                    raise _AlreadyClaimed from exc
-                raise
+            name = dialect(session)
             if user is not None:
-                await session.execute(_user_upsert(dialect, user))
+                await session.execute(_user_upsert(name, user))
             if chat is not None:
-                await session.execute(_chat_upsert(dialect, chat))
+                await session.execute(_chat_upsert(name, chat))
 
-        try:
-            await self._transaction(work)
-        except _AlreadyClaimed:
-            return False
-        await self._prune_now_and_then(update_id)
-        return True
+        await self._transaction(work)
+
+    async def housekeeping(self, inbox_retention: timedelta) -> int:
+        """Prune what only takes space: done inbox rows past `inbox_retention` (in small
+        batches), answered albums, photo admissions older than an hour, expired /feedback
+        prompts. Returns the inbox rows deleted."""
+        pruned = 0
+        for _ in range(_PRUNE_BATCHES):
+            deleted = await self.inbox.prune(inbox_retention, _PRUNE_BATCH)
+            pruned += deleted
+            if deleted < _PRUNE_BATCH:
+                break
+        return pruned
 
     async def get_chat_settings(self, chat_id: int) -> ChatSettings:
         async def work(session: AsyncSession) -> ChatSettings:
@@ -181,7 +158,7 @@ class Repository:
             if values:
                 await session.execute(
                     upsert(
-                        _dialect(session),
+                        dialect(session),
                         _chats,
                         {"id": chat_id},
                         {**values, "updated_at": utc_now()},
@@ -189,39 +166,6 @@ class Repository:
                     )
                 )
             return await _read_chat_settings(session, chat_id)
-
-        return await self._transaction(work)
-
-    async def claim_update(self, update_id: int) -> bool:
-        """True the first time an update id is seen, False for every later copy, across
-        restarts and processes (the primary key decides)."""
-
-        async def work(session: AsyncSession) -> None:
-            await session.execute(insert(_processed).values(update_id=update_id))
-
-        try:
-            await self._transaction(work)
-        except IntegrityError:
-            return False
-        await self._prune_now_and_then(update_id)
-        return True
-
-    async def _prune_now_and_then(self, update_id: int) -> None:
-        if update_id % _PRUNE_EVERY == 0:
-            try:
-                await self.prune_processed_updates()
-            except DBAPIError:
-                log.warning("pruning processed_updates failed", exc_info=True)
-
-    async def prune_processed_updates(self, older_than: timedelta = PROCESSED_UPDATES_KEEP) -> int:
-        """Forget update claims older than `older_than`; returns rows deleted. claim_update
-        calls this every 1024 update ids, so the table stays small without a scheduler."""
-        cutoff = utc_now() - older_than
-
-        async def work(session: AsyncSession) -> int:
-            return await _rowcount(
-                session, delete(_processed).where(_processed.c.created_at < cutoff)
-            )
 
         return await self._transaction(work)
 
@@ -327,7 +271,7 @@ class Repository:
             result = await session.execute(
                 insert(_feedback).values(user_id=user_id, detection_id=linked, text=text)
             )
-            return _inserted_id(result)
+            return inserted_id(result)
 
         return await self._transaction(work)
 
@@ -344,7 +288,7 @@ class Repository:
             await _ensure_user(session, user_id)
             await session.execute(
                 upsert(
-                    _dialect(session), _feedback, key, {"rating": rating, "updated_at": utc_now()}
+                    dialect(session), _feedback, key, {"rating": rating, "updated_at": utc_now()}
                 )
             )
             return True
@@ -401,15 +345,15 @@ class Repository:
             ids = list(
                 (await session.execute(select(d.c.id).where(d.c.user_id == user_id))).scalars()
             )
-            deleted = await _rowcount(session, delete(f).where(f.c.user_id == user_id))
-            for chunk in _chunks(ids, _ID_CHUNK):
+            deleted = await rowcount(session, delete(f).where(f.c.user_id == user_id))
+            for chunk in chunks(ids, _ID_CHUNK):
                 await session.execute(
                     update(f).where(f.c.detection_id.in_(chunk)).values(detection_id=None)
                 )
-                deleted += await _rowcount(session, delete(o).where(o.c.detection_id.in_(chunk)))
-            deleted += await _rowcount(session, delete(d).where(d.c.user_id == user_id))
-            deleted += await _rowcount(session, delete(_chats).where(_chats.c.id == user_id))
-            deleted += await _rowcount(session, delete(_users).where(_users.c.id == user_id))
+                deleted += await rowcount(session, delete(o).where(o.c.detection_id.in_(chunk)))
+            deleted += await rowcount(session, delete(d).where(d.c.user_id == user_id))
+            deleted += await rowcount(session, delete(_chats).where(_chats.c.id == user_id))
+            deleted += await rowcount(session, delete(_users).where(_users.c.id == user_id))
             return deleted
 
         return await self._transaction(work)
@@ -426,18 +370,8 @@ class Repository:
         return await self._transaction(work)
 
     async def ping(self) -> bool:
-        """True when the database answers a trivial query within a few seconds. A ping past the
-        deadline is left to finish rather than cancelled (see db.deadline)."""
-
-        async def select_one() -> None:
-            async with self._sessionmaker() as session:
-                await session.execute(text("SELECT 1"))
-
-        try:
-            await self._ping_waits.call("ping", select_one())
-        except (DBAPIError, OSError, TimeoutError):
-            return False
-        return True
+        """True when the database answers a trivial query within a few seconds."""
+        return await self._tx.ping()
 
     async def _insert_with_user(
         self, user_id: int, work: Callable[[AsyncSession], Awaitable[int]]
@@ -451,32 +385,6 @@ class Repository:
 
             await self._transaction(register)
             return await self._transaction(work)
-
-    async def _transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        if self._waits is None:
-            return await self._retrying(work)
-        return await self._waits.call(work.__qualname__, self._retrying(work))
-
-    async def _retrying(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                async with self._sessionmaker() as session, session.begin():
-                    return await work(session)
-            except DBAPIError as exc:
-                if attempt == _ATTEMPTS or not _is_retryable(exc):
-                    raise
-                log.warning(
-                    "database connection lost or deadlocked, retrying (%d of %d): %s",
-                    attempt + 1,
-                    _ATTEMPTS,
-                    exc,
-                )
-            await asyncio.sleep(random.uniform(0.5, 1.5) * _RETRY_PAUSE_S * attempt)
-        raise AssertionError("unreachable")
-
-
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
 
 
 def _user_upsert(dialect: str, user: UserInfo) -> Executable:
@@ -502,12 +410,8 @@ async def _ensure_user(session: AsyncSession, user_id: int) -> None:
     if await session.scalar(select(_users.c.id).where(_users.c.id == user_id)) is not None:
         return
     await session.execute(
-        insert_if_missing(_dialect(session), _users, {"id": user_id, "chat_id": user_id})
+        insert_if_missing(dialect(session), _users, {"id": user_id, "chat_id": user_id})
     )
-
-
-class _AlreadyClaimed(Exception):
-    """register_update found the update id claimed before."""
 
 
 class _UnknownUser(Exception):
@@ -522,7 +426,7 @@ async def _insert_detection(session: AsyncSession, row: dict[str, Any]) -> int:
     try:
         return await _insert_detection_row(session, row)
     except IntegrityError as exc:
-        if _is_foreign_key_violation(exc):
+        if is_foreign_key_violation(exc):
             raise _UnknownUser from exc
         raise
 
@@ -531,10 +435,10 @@ async def _insert_detection_row(session: AsyncSession, row: dict[str, Any]) -> i
     try:
         result = await session.execute(insert(_detections).values(**row))
     except IntegrityError as exc:
-        if _is_unique_violation(exc):
+        if is_unique_violation(exc):
             raise DuplicateDetection(row["chat_id"], row["message_id"]) from exc
         raise
-    return _inserted_id(result)
+    return inserted_id(result)
 
 
 async def _detection_exists(session: AsyncSession, detection_id: int) -> bool:
@@ -569,49 +473,3 @@ def _object_rows(detection_id: int, objects: Sequence[NewObject]) -> list[dict[s
         }
         for obj in objects
     ]
-
-
-async def _rowcount(session: AsyncSession, statement: Executable) -> int:
-    result = await session.execute(statement)
-    return cast(CursorResult[Any], result).rowcount
-
-
-def _inserted_id(result: Any) -> int:
-    key = cast(CursorResult[Any], result).inserted_primary_key
-    if key is None or key[0] is None:
-        raise RuntimeError("the database did not report the new row's id")
-    return int(key[0])
-
-
-def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _mysql_errno(exc: DBAPIError) -> int | None:
-    args = getattr(exc.orig, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
-def _is_retryable(exc: DBAPIError) -> bool:
-    """A lost connection or a deadlock, also when it surfaces as the error that followed it
-    (MySQL rolls back the whole transaction of a deadlock victim, so the next statement,
-    e.g. ROLLBACK TO SAVEPOINT, fails with 1305 "savepoint does not exist")."""
-    seen: BaseException | None = exc
-    for _ in range(_CHAIN_DEPTH):
-        if seen is None:
-            break
-        if isinstance(seen, DBAPIError) and (
-            seen.connection_invalidated or _mysql_errno(seen) in _MYSQL_RETRYABLE
-        ):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _is_foreign_key_violation(exc: IntegrityError) -> bool:
-    return _mysql_errno(exc) in (1216, 1452) or "FOREIGN KEY constraint failed" in str(exc.orig)
-
-
-def _is_unique_violation(exc: IntegrityError) -> bool:
-    return _mysql_errno(exc) == 1062 or "UNIQUE constraint failed" in str(exc.orig)

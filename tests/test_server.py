@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.runner import serve
+from bot.server import HEALTH_CACHE_S
 from bot.services import Services, create_services
 from tests.support.botapi_standin import BotApiStandIn
 from tests.support.sql import fetch
@@ -165,7 +166,7 @@ async def test_webhook_refuses_a_request_without_the_right_secret_and_processes_
         url = edge_settings.database_url
         assert await fetch(url, "SELECT id FROM detections") == []
         assert await fetch(url, "SELECT id FROM users") == []
-        assert await fetch(url, "SELECT update_id FROM processed_updates") == []
+        assert await fetch(url, "SELECT update_id FROM inbox") == []
 
         assert await botapi.deliver_webhook(update) == 200
         await botapi.wait_for("sendPhoto", timeout=WAIT_S)
@@ -229,6 +230,7 @@ async def test_healthz_is_200_when_database_and_detector_are_up_and_503_without_
         assert health["model"]
 
         await tfserving_standin.stop()
+        await asyncio.sleep(HEALTH_CACHE_S)
         status, _, health = await _get(f"{bot.base_url}/healthz")
         assert status == 503
         assert (health["database"], health["detector"]) == ("up", "down")

@@ -1,19 +1,23 @@
 """Bot fixtures: the Bot API stand-in, settings for a test bot, and the real Application running in
-polling mode against the stand-in (TF Serving stand-in with the real model, a fresh database)."""
+polling mode against the stand-in (TF Serving stand-in with the real model, a fresh database):
+polled updates go to the inbox and the bot's worker handles them, as in `detectbot run`."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from telegram import Update
 
 from bot.app import AnyApplication, build_application
 from bot.config import Settings
+from bot.inbox import to_new_update
+from bot.polling import Poller
 from bot.services import Services, create_services
+from bot.worker import Worker
 from db.repository import Repository
 from tests.support.botapi_standin import ApiCall, BotApiStandIn, JSONDict
 from tests.support.tfserving_standin import TFServingStandIn
@@ -30,6 +34,8 @@ class RunningBot:
     services: Services
     api: BotApiStandIn
     settings: Settings
+    worker: Worker
+    poller: Poller
 
     @property
     def repository(self) -> Repository:
@@ -39,9 +45,13 @@ class RunningBot:
         return self.api.push_update(update)
 
     async def deliver_directly(self, update: JSONDict) -> None:
-        """Hand an update to the application as the webhook server does (no getUpdates offset):
-        how Telegram's redelivery of an unacknowledged update reaches the bot."""
-        await self.application.update_queue.put(Update.de_json(update, self.application.bot))
+        """Store an update as the webhook server does (no getUpdates offset): how Telegram's
+        redelivery of an unacknowledged update reaches the bot."""
+        row, _ = to_new_update(json.loads(json.dumps(update)), self.application.bot)
+        if await self.repository.inbox.store([row]):
+            self.worker.wake()
+        else:
+            self.services.metrics.duplicate_updates.inc()
 
     async def send(
         self,
@@ -58,8 +68,8 @@ class RunningBot:
     async def stop(self) -> None:
         application = self.application
         try:
-            if application.updater is not None and application.updater.running:
-                await application.updater.stop()
+            await self.poller.stop()
+            await self.worker.stop(30)
             if application.running:
                 await application.stop()
             await application.shutdown()
@@ -114,13 +124,17 @@ def bot_settings(
 
 async def start_polling_bot(settings: Settings, api: BotApiStandIn) -> RunningBot:
     services = await create_services(settings)
-    application = build_application(services, webhook=False)
-    bot = RunningBot(application, services, api, settings)
+    application = build_application(services, webhook=True)
+    worker = Worker(application, services, idle_poll_s=0.05)
+    poller = Poller(
+        application.bot, services.repository.inbox, worker.wake, poll_timeout_s=POLL_TIMEOUT_S
+    )
+    bot = RunningBot(application, services, api, settings, worker, poller)
     try:
         await application.initialize()
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0, timeout=POLL_TIMEOUT_S)
+        await worker.start()
+        await poller.start()
     except BaseException:
         await bot.stop()
         raise
