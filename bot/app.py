@@ -133,10 +133,3 @@ def register_handlers(application: AnyApplication) -> None:
     application.add_handler(MessageHandler(fallback.PRIVATE_OTHER, fallback.other_message))
 
     application.add_error_handler(errors.on_error)
-
-
-async def drain(application: AnyApplication) -> None:
-    """Wait until pending albums are answered and every photo being worked on is finished."""
-    services: Services = application.bot_data[SERVICES_KEY]
-    await services.albums.flush()
-    await services.limiter.wait_idle()

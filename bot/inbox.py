@@ -16,7 +16,8 @@ from typing import Any
 
 from telegram import Bot, Update
 
-from db.inbox import REPLY_SENT, Inbox, InboxItem, NewUpdate
+from db.albums import Albums, ClaimedAlbum
+from db.inbox import REPLY_SENT, Inbox, InboxItem, InboxLease, NewUpdate
 
 
 class NotAnUpdate(ValueError):
@@ -84,6 +85,11 @@ class Job:
         return self.item.update_id
 
     @property
+    def inbox_lease(self) -> InboxLease | None:
+        """The inbox row to finish in the transaction that records the reply."""
+        return self
+
+    @property
     def received_at(self) -> datetime:
         return self.item.received_at
 
@@ -102,6 +108,54 @@ class Job:
         self.deferred = await self.inbox.defer(
             self.owner, self.update_id, until, notice_sent=self.notice_sent
         )
+
+
+@dataclass
+class AlbumJob:
+    """One claimed album while a worker answers it; the same interface as Job for the workflow."""
+
+    album: ClaimedAlbum
+    owner: str
+    albums: Albums
+    waiting_for_slot: bool = False
+    deferred: bool = False
+    finished: bool = False
+    notice_sent: bool = field(default=False)
+    task: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.notice_sent = self.album.notice_sent
+
+    @property
+    def key(self) -> str:
+        return self.album.album_key
+
+    @property
+    def received_at(self) -> datetime:
+        return self.album.created_at
+
+    @property
+    def reply_already_sent(self) -> bool:
+        return self.album.reply_state == REPLY_SENT
+
+    @property
+    def inbox_lease(self) -> InboxLease | None:
+        return None
+
+    async def reply_sending(self) -> None:
+        await self.albums.mark_reply(self.owner, self.key, sent=False)
+
+    async def reply_sent(self, message_id: int | None) -> None:
+        await self.albums.mark_reply(self.owner, self.key, sent=True)
+
+    async def defer(self, until: datetime) -> None:
+        self.deferred = await self.albums.defer(
+            self.owner, self.key, until, notice_sent=self.notice_sent
+        )
+
+
+Work = Job | AlbumJob
+"""What the workflow is doing a photo for: an inbox row or an album."""
 
 
 class Jobs:

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.albums import AlbumCollector
 from bot.config import Settings
 from bot.detection.detector import Detector
 from bot.detection.factory import create_detector
@@ -41,12 +40,10 @@ class Services:
     labels: LabelMap
     limiter: DetectionLimiter
     user_rate: UserRateLimit = field(init=False)
-    albums: AlbumCollector = field(init=False)
     jobs: Jobs = field(default_factory=Jobs)
 
     def __post_init__(self) -> None:
         self.user_rate = UserRateLimit(self.settings.user_rate_limit_per_minute)
-        self.albums = AlbumCollector(self.settings.album_quiet_s)
 
     async def health(self) -> dict[str, object]:
         """State of the database and the detector, for /healthz."""
@@ -79,9 +76,7 @@ class Services:
         return health
 
     async def close(self) -> None:
-        """Stop background album work, close the detector, let late database writes land and
-        dispose of the engine."""
-        await self.albums.close()
+        """Close the detector, let late database writes land and dispose of the engine."""
         try:
             await self.detector.close()
         finally:

@@ -22,8 +22,9 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application
 
-from bot.inbox import Job, Jobs
+from bot.inbox import AlbumJob, Job, Jobs
 from bot.services import Services
+from handlers.album import album_messages, answer_album
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class Worker:
         self._services = services
         self._inbox = services.repository.inbox
         self._jobs: Jobs = services.jobs
+        self._albums: dict[str, AlbumJob] = {}
+        self._album_store = services.repository.albums
         self._idle_poll_s = idle_poll_s
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -87,12 +90,15 @@ class Worker:
         if claim_loop is not None:
             await asyncio.gather(claim_loop, return_exceptions=True)
         await self._release([job for job in self._jobs.all() if job.waiting_for_slot])
+        await self._release_albums([job for job in self._albums.values() if job.waiting_for_slot])
         running = [job.task for job in self._jobs.all() if job.task is not None]
+        running += [job.task for job in self._albums.values() if job.task is not None]
         if running:
             _, late = await asyncio.wait(running, timeout=timeout_s)
             if late:
                 logger.error("shutdown: %d updates still running after %g s", len(late), timeout_s)
                 await self._release(self._jobs.all())
+                await self._release_albums(list(self._albums.values()))
         for task in self._tasks[1:]:
             task.cancel()
         await asyncio.gather(*self._tasks[1:], return_exceptions=True)
@@ -110,22 +116,39 @@ class Worker:
         except Exception:
             logger.warning("could not release leases; they expire in %g s", self.lease_s)
 
+    async def _release_albums(self, jobs: list[AlbumJob]) -> None:
+        if not jobs:
+            return
+        for job in jobs:
+            if job.task is not None:
+                job.task.cancel()
+        await asyncio.gather(*(j.task for j in jobs if j.task is not None), return_exceptions=True)
+        try:
+            await self._album_store.release(self.name, [job.key for job in jobs])
+        except Exception:
+            logger.warning("could not release albums; their leases expire in %g s", self.lease_s)
+
+    def _free(self) -> int:
+        return self._services.settings.worker_concurrency - len(self._jobs) - len(self._albums)
+
     async def _claim_loop(self) -> None:
-        concurrency = self._services.settings.worker_concurrency
         while not self._stopping:
             self._wakeup.clear()
-            free = concurrency - len(self._jobs)
+            free = self._free()
             claimed = 0
             if free > 0:
                 try:
                     items = await self._inbox.claim(self.name, free, self.lease_s)
+                    for item in items:
+                        self._start_job(Job(item, self.name, self._inbox))
+                    albums = await self._album_store.claim(self.name, self._free(), self.lease_s)
+                    for album in albums:
+                        self._start_album(AlbumJob(album, self.name, self._album_store))
                 except Exception as exc:
                     self._log_error("claiming from the inbox failed: %s", exc)
                     await asyncio.sleep(ERROR_PAUSE_S)
                     continue
-                for item in items:
-                    self._start_job(Job(item, self.name, self._inbox))
-                claimed = len(items)
+                claimed = len(items) + len(albums)
             if claimed and claimed == free:
                 continue
             with contextlib.suppress(TimeoutError):
@@ -141,6 +164,32 @@ class Worker:
             metrics.inbox_redeliveries.inc()
         self._jobs.add(job)
         job.task = asyncio.create_task(self._run(job), name=f"update-{job.update_id}")
+
+    def _start_album(self, job: AlbumJob) -> None:
+        metrics = self._services.metrics
+        metrics.inbox_claims.inc()
+        if job.album.taken_over:
+            metrics.inbox_takeovers.inc()
+            logger.info("took over album %s", job.key)
+        self._albums[job.key] = job
+        job.task = asyncio.create_task(self._run_album(job), name=f"album-{job.key}")
+
+    async def _run_album(self, job: AlbumJob) -> None:
+        try:
+            if not job.reply_already_sent:
+                bot = self._application.bot
+                await answer_album(bot, self._services, album_messages(bot, job.album.items), job)
+            if not job.deferred:
+                await self._album_store.done(self.name, job.key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("album %s: answering failed", job.key)
+            with contextlib.suppress(Exception):
+                await self._album_store.done(self.name, job.key)
+        finally:
+            self._albums.pop(job.key, None)
+            self._wakeup.set()
 
     async def _run(self, job: Job) -> None:
         try:
@@ -176,9 +225,11 @@ class Worker:
         while True:
             await asyncio.sleep(self.lease_s / 3)
             held = [job.update_id for job in self._jobs.all()]
-            if not held:
+            albums = list(self._albums)
+            if not held and not albums:
                 continue
             try:
+                await self._album_store.extend(self.name, albums, self.lease_s)
                 still = await self._inbox.extend(self.name, held, self.lease_s)
             except Exception as exc:
                 self._log_error("renewing leases failed: %s", exc)

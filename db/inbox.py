@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import mysql, sqlite
@@ -61,6 +61,16 @@ class InboxItem:
     taken_over: bool
     notice_sent: bool
     reply_state: str | None
+
+
+class InboxLease(Protocol):
+    """Who holds which row: enough to finish it inside another transaction."""
+
+    @property
+    def owner(self) -> str: ...
+
+    @property
+    def update_id(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -235,7 +245,7 @@ class Inbox:
             )
             return changed == 1
 
-        return await self._tx.run_unbounded(work)
+        return await self._tx.run(work)
 
     async def mark_reply_sending(self, owner: str, update_id: int) -> None:
         """Just before the reply goes to Telegram: a takeover after this may send it twice."""
@@ -245,7 +255,7 @@ class Inbox:
                 update(_inbox).where(_held_by(owner, [update_id])).values(reply_state=REPLY_SENDING)
             )
 
-        await self._tx.run_unbounded(work)
+        await self._tx.run(work)
 
     async def mark_reply_sent(self, owner: str, update_id: int, message_id: int | None) -> None:
         """The reply went out: a takeover finishes the row without sending it again."""
@@ -253,7 +263,7 @@ class Inbox:
         async def work(session: AsyncSession) -> None:
             await mark_reply_sent(session, owner, update_id, message_id)
 
-        await self._tx.run_unbounded(work)
+        await self._tx.run(work)
 
     async def prune(self, older_than: timedelta, batch: int = 500) -> int:
         """Delete up to `batch` done rows finished longer than `older_than` ago; rows deleted.

@@ -71,6 +71,8 @@ class NewDetection:
     inference_ms: float
     total_ms: float
     objects: Sequence[NewObject] = ()
+    requested_at: datetime | None = None
+    """When the photo reached the bot; nothing is stored if the person /forgot since."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ class FailedDetection:
     error_kind: str
     file_id: str | None = None
     detail: str | None = None
+    requested_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,21 @@ from sqlalchemy import Executable, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.errors import DuplicateDetection
-from db.inbox import Inbox
-from db.models import Chat, DetectedObject, Detection, Feedback, User
+from db.albums import Albums, forget_user_albums
+from db.errors import DuplicateDetection, Forgotten
+from db.inbox import Inbox, InboxLease, forget_user_updates, mark_done, mark_reply_sent
+from db.limits import Limits
+from db.models import (
+    Chat,
+    DetectedObject,
+    Detection,
+    Feedback,
+    FeedbackPrompt,
+    ForgottenUser,
+    PhotoAdmission,
+    User,
+)
+from db.prompts import FeedbackPrompts
 from db.records import (
     UNSET,
     ChatInfo,
@@ -60,6 +72,9 @@ _chats = cast(Table, Chat.__table__)
 _detections = cast(Table, Detection.__table__)
 _objects = cast(Table, DetectedObject.__table__)
 _feedback = cast(Table, Feedback.__table__)
+_forgotten = cast(Table, ForgottenUser.__table__)
+_prompts = cast(Table, FeedbackPrompt.__table__)
+_admissions = cast(Table, PhotoAdmission.__table__)
 
 _ID_CHUNK = 500
 _PRUNE_BATCH = 500
@@ -80,6 +95,9 @@ class Repository:
         self._tx = Transactions(sessionmaker, wait_timeout_s=wait_timeout_s)
         self._transaction = self._tx.run
         self.inbox = Inbox(self._tx)
+        self.limits = Limits(self._tx)
+        self.albums = Albums(self._tx)
+        self.prompts = FeedbackPrompts(self._tx)
 
     async def finish_late_calls(self, timeout_s: float) -> None:
         """Let transactions that outlived their deadline finish (before the engine is disposed)."""
@@ -127,6 +145,9 @@ class Repository:
             pruned += deleted
             if deleted < _PRUNE_BATCH:
                 break
+        await self.limits.prune()
+        await self.prompts.prune()
+        await self.albums.prune(inbox_retention)
         return pruned
 
     async def get_chat_settings(self, chat_id: int) -> ChatSettings:
@@ -210,12 +231,13 @@ class Repository:
             )
             return await work(session)
 
+        since = detection.requested_at
         try:
-            return await self._insert_with_user(detection.user_id, work)
+            return await self._insert_with_user(detection.user_id, work, since)
         except DuplicateDetection:
             pass
         try:
-            return await self._insert_with_user(detection.user_id, replace_failed)
+            return await self._insert_with_user(detection.user_id, replace_failed, since)
         except DuplicateDetection as duplicate:
 
             async def existing(session: AsyncSession) -> int | None:
@@ -245,25 +267,46 @@ class Repository:
         async def work(session: AsyncSession) -> int:
             return await _insert_detection(session, row)
 
-        return await self._insert_with_user(failed.user_id, work)
+        return await self._insert_with_user(failed.user_id, work, failed.requested_at)
 
-    async def set_reply_file_id(self, detection_id: int, file_id: str) -> None:
-        """Remember the Telegram file id of the annotated photo the bot sent back."""
+    async def record_reply(
+        self,
+        replies: Sequence[tuple[int, str]],
+        job: InboxLease | None = None,
+        reply_message_id: int | None = None,
+    ) -> bool:
+        """Remember the Telegram file ids of the annotated photos sent back (detection id, file
+        id) and, in the same transaction, that the update's reply went out and it is done.
+        False when the job's lease was lost meanwhile (the file ids are stored all the same)."""
 
-        async def work(session: AsyncSession) -> None:
-            await session.execute(
-                update(_detections)
-                .where(_detections.c.id == detection_id)
-                .values(reply_file_id=file_id)
-            )
+        async def work(session: AsyncSession) -> bool:
+            for detection_id, file_id in replies:
+                await session.execute(
+                    update(_detections)
+                    .where(_detections.c.id == detection_id)
+                    .values(reply_file_id=file_id)
+                )
+            if job is None:
+                return True
+            await mark_reply_sent(session, job.owner, job.update_id, reply_message_id)
+            return await mark_done(session, job.owner, job.update_id)
 
-        await self._transaction(work)
+        return await self._transaction(work)
 
-    async def add_feedback(self, user_id: int, text: str, detection_id: int | None = None) -> int:
+    async def add_feedback(
+        self,
+        user_id: int,
+        text: str,
+        detection_id: int | None = None,
+        *,
+        requested_at: datetime | None = None,
+    ) -> int:
         """Store a /feedback message; its id. A detection that no longer exists is dropped
-        from the row rather than losing the text."""
+        from the row rather than losing the text. Forgotten if the person used /forget after
+        `requested_at`."""
 
         async def work(session: AsyncSession) -> int:
+            await _refuse_if_forgotten(session, user_id, requested_at)
             await _ensure_user(session, user_id)
             linked = detection_id
             if linked is not None and not await _detection_exists(session, linked):
@@ -354,6 +397,15 @@ class Repository:
             deleted += await rowcount(session, delete(d).where(d.c.user_id == user_id))
             deleted += await rowcount(session, delete(_chats).where(_chats.c.id == user_id))
             deleted += await rowcount(session, delete(_users).where(_users.c.id == user_id))
+            await forget_person_elsewhere(session, user_id)
+            await session.execute(
+                upsert(
+                    dialect(session),
+                    _forgotten,
+                    {"user_id": user_id},
+                    {"forgotten_at": utc_now()},
+                )
+            )
             return deleted
 
         return await self._transaction(work)
@@ -374,17 +426,33 @@ class Repository:
         return await self._tx.ping()
 
     async def _insert_with_user(
-        self, user_id: int, work: Callable[[AsyncSession], Awaitable[int]]
+        self,
+        user_id: int,
+        work: Callable[[AsyncSession], Awaitable[int]],
+        requested_at: datetime | None,
     ) -> int:
+        async def checked(session: AsyncSession) -> int:
+            await _refuse_if_forgotten(session, user_id, requested_at)
+            return await work(session)
+
         try:
-            return await self._transaction(work)
+            return await self._transaction(checked)
         except _UnknownUser:
 
             async def register(session: AsyncSession) -> None:
+                await _refuse_if_forgotten(session, user_id, requested_at)
                 await _ensure_user(session, user_id)
 
             await self._transaction(register)
-            return await self._transaction(work)
+            return await self._transaction(checked)
+
+
+async def forget_person_elsewhere(session: AsyncSession, user_id: int) -> None:
+    """What else the bot keeps about a person: update payloads, /feedback prompts, counts."""
+    await forget_user_updates(session, user_id)
+    await forget_user_albums(session, user_id)
+    await session.execute(delete(_prompts).where(_prompts.c.user_id == user_id))
+    await session.execute(delete(_admissions).where(_admissions.c.user_id == user_id))
 
 
 def _user_upsert(dialect: str, user: UserInfo) -> Executable:
@@ -412,6 +480,20 @@ async def _ensure_user(session: AsyncSession, user_id: int) -> None:
     await session.execute(
         insert_if_missing(dialect(session), _users, {"id": user_id, "chat_id": user_id})
     )
+
+
+async def _refuse_if_forgotten(
+    session: AsyncSession, user_id: int, requested_at: datetime | None
+) -> None:
+    """Forgotten when the person's data was deleted after `requested_at` (work that was already
+    running when they sent /forget must not bring anything back)."""
+    if requested_at is None:
+        return
+    forgotten_at = await session.scalar(
+        select(_forgotten.c.forgotten_at).where(_forgotten.c.user_id == user_id)
+    )
+    if forgotten_at is not None and forgotten_at >= requested_at:
+        raise Forgotten(user_id)
 
 
 class _UnknownUser(Exception):

@@ -134,7 +134,7 @@ async def test_failed_detection_is_stored_with_its_error_kind(repository: Reposi
 
 async def test_reply_file_id_is_stored(repository: Repository, database_url: str) -> None:
     detection_id = await repository.record_detection(new_detection(1, 1, 1))
-    await repository.set_reply_file_id(detection_id, "AgACreply")
+    assert await repository.record_reply([(detection_id, "AgACreply")])
     assert await fetch(database_url, "SELECT reply_file_id FROM detections") == [("AgACreply",)]
 
 

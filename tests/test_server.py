@@ -19,8 +19,8 @@ from pydantic import SecretStr
 from bot.config import Settings
 from bot.runner import serve
 from bot.server import HEALTH_CACHE_S
-from db.inbox import NewUpdate
 from bot.services import Services, create_services
+from db.inbox import NewUpdate
 from tests.support.botapi_standin import BotApiStandIn
 from tests.support.sql import fetch
 from tests.support.tfserving_standin import TFServingStandIn
@@ -313,12 +313,8 @@ async def test_healthz_reports_the_inbox_backlog_and_the_oldest_pending_age(
     async with running_webhook_bot(edge_settings) as bot:
         _, _, health = await _get(f"{bot.base_url}/healthz")
         assert (health["backlog"], health["oldest_pending_s"]) == (0, None)
-        await bot.services.repository.inbox.store(
-            [NewUpdate(1, '{"update_id": 1}', None, None)]
-        )
-        await bot.services.repository.inbox.store(
-            [NewUpdate(2, '{"update_id": 2}', None, None)]
-        )
+        await bot.services.repository.inbox.store([NewUpdate(1, '{"update_id": 1}', None, None)])
+        await bot.services.repository.inbox.store([NewUpdate(2, '{"update_id": 2}', None, None)])
         await bot.services.repository.inbox.claim("elsewhere", 1, 60)
         await asyncio.sleep(HEALTH_CACHE_S)
         _, _, health = await _get(f"{bot.base_url}/healthz")
