@@ -112,7 +112,8 @@ def register_handlers(application: AnyApplication) -> None:
     new = filters.UpdateType.MESSAGE
     application.add_handler(CommandHandler("start", start.start, filters=new))
     application.add_handler(CommandHandler("help", help.help_command, filters=new))
-    application.add_handler(feedback.feedback_conversation())
+    for handler, group in feedback.feedback_handlers():
+        application.add_handler(handler, group=group)
     application.add_handler(CommandHandler("detect", detect_command.detect_command, filters=new))
     application.add_handler(CommandHandler("settings", settings.settings_command, filters=new))
     application.add_handler(CommandHandler("history", history.history, filters=new))
