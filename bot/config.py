@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ConfigError(Exception):
@@ -42,6 +53,7 @@ class Settings(BaseSettings):
     listen_host: str = "0.0.0.0"
     listen_port: int = Field(8080, ge=0, le=65535)
     webhook_path: str = "/telegram"
+    rating_key: SecretStr | None = None
 
     tfserving_timeout_s: float = Field(10.0, gt=0)
     db_timeout_s: float = Field(5.0, gt=0)
@@ -132,6 +144,17 @@ class Settings(BaseSettings):
         if self.telegram_bot_token is None or not self.telegram_bot_token.get_secret_value():
             raise ConfigError("TELEGRAM_BOT_TOKEN: required; get one from @BotFather")
         return self.telegram_bot_token.get_secret_value()
+
+    @property
+    def cleartext_api_warning(self) -> str | None:
+        """A warning when TELEGRAM_API_URL sends the token unencrypted off this machine."""
+        url = urlsplit(self.telegram_api_url)
+        if url.scheme != "http" or _is_loopback(url.hostname or ""):
+            return None
+        return (
+            f"TELEGRAM_API_URL is plain http:// to {url.hostname}: the bot token travels "
+            "unencrypted; use https:// unless that host is on a network only you can read"
+        )
 
     @property
     def webhook_mode(self) -> bool:

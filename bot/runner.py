@@ -40,6 +40,8 @@ SHUTDOWN_TIMEOUT_S = 30.0
 def run(settings: Settings) -> int:
     """Run the bot until SIGTERM/SIGINT; 0 after a clean stop, 1 when it cannot start."""
     settings.bot_token  # noqa: B018  (raises ConfigError before anything starts)
+    if settings.cleartext_api_warning is not None:
+        logger.warning(settings.cleartext_api_warning)
     return asyncio.run(_main(settings))
 
 

@@ -17,7 +17,6 @@ from bot.inbox import Jobs
 from bot.labels import LabelMap
 from bot.limiter import DetectionLimiter
 from bot.metrics import Metrics
-from bot.ratelimit import UserRateLimit
 from db.repository import Repository
 from db.session import create_engine, create_sessionmaker
 
@@ -39,11 +38,7 @@ class Services:
     metrics: Metrics
     labels: LabelMap
     limiter: DetectionLimiter
-    user_rate: UserRateLimit = field(init=False)
     jobs: Jobs = field(default_factory=Jobs)
-
-    def __post_init__(self) -> None:
-        self.user_rate = UserRateLimit(self.settings.user_rate_limit_per_minute)
 
     async def health(self) -> dict[str, object]:
         """State of the database and the detector, for /healthz."""

@@ -103,6 +103,11 @@ class Worker:
             task.cancel()
         await asyncio.gather(*self._tasks[1:], return_exceptions=True)
 
+    @property
+    def busy(self) -> bool:
+        """Holding any update or album right now."""
+        return bool(len(self._jobs) or self._albums)
+
     async def _release(self, jobs: list[Job]) -> None:
         if not jobs:
             return

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -164,6 +164,17 @@ class Albums:
             ]
 
         return await self._tx.run_unbounded(work)
+
+    async def unanswered(self) -> int:
+        """Albums still collecting or being answered."""
+
+        async def work(session: AsyncSession) -> int:
+            found = await session.scalar(
+                select(func.count()).select_from(_albums).where(_albums.c.state != DONE)
+            )
+            return int(found or 0)
+
+        return await self._tx.run(work)
 
     async def extend(self, owner: str, keys: Sequence[str], lease_s: float) -> None:
         if not keys:

@@ -289,6 +289,17 @@ class Inbox:
 
         return await self._tx.run_unbounded(work)
 
+    async def due(self) -> int:
+        """Rows a worker could claim right now (pending and due, or with an expired lease)."""
+
+        async def work(session: AsyncSession) -> int:
+            found = await session.scalar(
+                select(func.count()).select_from(_inbox).where(_claimable(utc_now()))
+            )
+            return int(found or 0)
+
+        return await self._tx.run(work)
+
     async def backlog(self) -> Backlog:
         async def work(session: AsyncSession) -> Backlog:
             count, oldest = (

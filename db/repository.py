@@ -318,15 +318,17 @@ class Repository:
 
         return await self._transaction(work)
 
-    async def set_rating(self, user_id: int, detection_id: int, rating: int) -> bool:
+    async def set_rating(
+        self, user_id: int, detection_id: int, rating: int, *, chat_id: int | None = None
+    ) -> bool:
         """Rate a detection +1 or -1; one row per user and detection, a second press with
-        the other value updates it. False if the detection does not exist."""
+        the other value updates it. False if the detection does not exist (in `chat_id`)."""
         if rating not in (1, -1):
             raise ValueError(f"rating must be 1 or -1, got {rating}")
         key = {"user_id": user_id, "detection_id": detection_id, "rating_slot": 1}
 
         async def work(session: AsyncSession) -> bool:
-            if not await _detection_exists(session, detection_id):
+            if not await _detection_exists(session, detection_id, chat_id):
                 return False
             await _ensure_user(session, user_id)
             await session.execute(
@@ -341,15 +343,21 @@ class Repository:
         except IntegrityError:
             return False
 
-    async def history(self, user_id: int, limit: int = 10) -> list[HistoryItem]:
-        """The user's most recent detections, newest first, with object counts per label."""
+    async def history(
+        self, user_id: int, limit: int = 10, *, chat_id: int | None = None
+    ) -> list[HistoryItem]:
+        """The user's most recent detections, newest first, with object counts per label;
+        `chat_id`: only those sent in that chat."""
         d = _detections
+        where = [d.c.user_id == user_id]
+        if chat_id is not None:
+            where.append(d.c.chat_id == chat_id)
 
         async def work(session: AsyncSession) -> list[HistoryItem]:
             rows = (
                 await session.execute(
                     select(d.c.id, d.c.created_at, d.c.status, d.c.error_kind)
-                    .where(d.c.user_id == user_id)
+                    .where(*where)
                     .order_by(d.c.created_at.desc(), d.c.id.desc())
                     .limit(limit)
                 )
@@ -523,8 +531,13 @@ async def _insert_detection_row(session: AsyncSession, row: dict[str, Any]) -> i
     return inserted_id(result)
 
 
-async def _detection_exists(session: AsyncSession, detection_id: int) -> bool:
-    found = await session.scalar(select(_detections.c.id).where(_detections.c.id == detection_id))
+async def _detection_exists(
+    session: AsyncSession, detection_id: int, chat_id: int | None = None
+) -> bool:
+    query = select(_detections.c.id).where(_detections.c.id == detection_id)
+    if chat_id is not None:
+        query = query.where(_detections.c.chat_id == chat_id)
+    found = await session.scalar(query)
     return found is not None
 
 

@@ -23,12 +23,12 @@ from handlers.detection import (
     admit,
     chat_settings,
     detect,
-    rating_buttons,
     record_reply,
     reply_with_outcome,
     sending_reply,
     show_uploading,
 )
+from handlers.rating import rating_buttons
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ async def _send_album_answer(
         elif outcome.error is not None:
             lines.append(f"{number}. {outcome.error.user_message}")
     ratings = [
-        rating_buttons(outcome.detection_id, f"{number} ")
+        rating_buttons(services.settings, first.chat_id, outcome.detection_id, f"{number} ")
         for number, outcome in enumerate(outcomes, start=1)
         if outcome.detection_id is not None
     ]

@@ -14,24 +14,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from telegram import (
-    Bot,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Message,
-    User,
-)
+from telegram import Bot, Message, User
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
 from bot.detection.errors import DetectionError, ImageTooLarge, NotAnImage
 from bot.detection.types import DetectionResult
+from bot.identity import requester_of
 from bot.inbox import Work
 from bot.services import Services
 from db.errors import DuplicateDetection, Forgotten
 from db.records import ChatSettings, FailedDetection, NewDetection, NewObject
 from db.types import utc_now
 from handlers.common import database_error, reply_parameters, reply_text, send_with_retry
+from handlers.rating import rating_keyboard
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +43,6 @@ HOURLY_CAP_TEXT = (
     "(at {at} UTC) and send this one again."
 )
 DOWNLOAD_FAILED_TEXT = "I couldn't download that file from Telegram. Please send it again."
-RATE_CALLBACK_PREFIX = "rate"
 
 
 class DownloadFailed(DetectionError):
@@ -106,20 +101,6 @@ def image_source(message: Message) -> ImageSource:
             f"{getattr(document, 'file_name', None)!r}"
         )
     return ImageSource(document.file_id, document.file_unique_id, document.file_size)
-
-
-def rating_buttons(detection_id: int, prefix: str = "") -> list[InlineKeyboardButton]:
-    """👍 and 👎 for one detection; `prefix` tells apart the photos of an album."""
-    return [
-        InlineKeyboardButton(
-            f"{prefix}{face}", callback_data=f"{RATE_CALLBACK_PREFIX}:{detection_id}:{value}"
-        )
-        for face, value in (("👍", 1), ("👎", -1))
-    ]
-
-
-def rating_keyboard(detection_id: int) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([rating_buttons(detection_id)])
 
 
 async def chat_settings(services: Services, chat_id: int) -> ChatSettings:
@@ -344,13 +325,14 @@ async def detect_and_reply(
 async def admit(
     bot: Bot, services: Services, message: Message, requester: User, photos: int, job: Work | None
 ) -> bool:
-    """The per-person limits, counted in the database for every replica. Over the short-term
-    rate the update waits in the inbox (one "queued" notice); over the hourly cap the person is
-    told when to come back. True: go ahead now."""
+    """The per-person limits (anonymous senders count per chat), counted in the database for
+    every replica. Over the short-term rate the update waits in the inbox (one "queued"
+    notice); over the hourly cap the person is told when to come back. True: go ahead now."""
     settings = services.settings
+    identity = requester_of(message)
     try:
         admission = await services.repository.limits.admit_photos(
-            requester.id,
+            identity.key if identity is not None else requester.id,
             photos,
             per_minute=settings.user_rate_limit_per_minute,
             per_hour=settings.user_hourly_limit,
@@ -398,7 +380,11 @@ async def reply_with_outcome(
         await reply_once(services, job, lambda: reply_text(bot, message, error.user_message))
         return
     result = outcome.result
-    markup = rating_keyboard(outcome.detection_id) if outcome.detection_id is not None else None
+    markup = (
+        rating_keyboard(services.settings, message.chat_id, outcome.detection_id)
+        if outcome.detection_id is not None
+        else None
+    )
     await sending_reply(job)
     sent = await send_with_retry(
         lambda: bot.send_photo(

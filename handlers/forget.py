@@ -6,6 +6,7 @@ import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from bot.identity import requester_of
 from handlers.common import Context, database_error, get_services, reply_text
 
 CALLBACK_PREFIX = "forget"
@@ -18,6 +19,10 @@ CONFIRM_TEXT = (
 DONE_TEXT = "Done: I deleted everything I stored about you."
 KEPT_TEXT = "Okay, nothing was deleted."
 NOT_YOURS_TEXT = "Only the person who asked can confirm this."
+SHARED_ACCOUNT_TEXT = (
+    "You are writing anonymously or as a channel, an account Telegram shares with others. "
+    "Send /forget from your own account."
+)
 FAILED_TEXT = "Sorry, I couldn't delete your data right now. Please try again later."
 
 
@@ -25,6 +30,10 @@ async def forget_command(update: Update, context: Context) -> None:
     message = update.effective_message
     user = update.effective_user
     if message is None or user is None:
+        return
+    requester = requester_of(message)
+    if requester is not None and requester.is_shared_account:
+        await reply_text(context.bot, message, SHARED_ACCOUNT_TEXT)
         return
     keyboard = InlineKeyboardMarkup(
         [

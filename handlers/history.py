@@ -1,10 +1,14 @@
-"""/history: the person's last 10 detections with their counts and dates."""
+"""/history: the person's last 10 detections with their counts and dates.
+
+An anonymous admin or a channel sees only the detections of the chat it asks in.
+"""
 
 from __future__ import annotations
 
 from telegram import Update
 
 from bot.detection.summary import format_counts
+from bot.identity import requester_of
 from db.records import HistoryItem
 from handlers.common import Context, database_error, get_services, reply_text
 
@@ -24,12 +28,16 @@ def history_line(item: HistoryItem) -> str:
 
 async def history(update: Update, context: Context) -> None:
     message = update.effective_message
-    user = update.effective_user
-    if message is None or user is None:
+    if message is None:
+        return
+    requester = requester_of(message)
+    if requester is None:
         return
     services = get_services(context)
     try:
-        items = await services.repository.history(user.id, limit=HISTORY_LIMIT)
+        items = await services.repository.history(
+            requester.user_id, limit=HISTORY_LIMIT, chat_id=requester.history_chat_id
+        )
     except Exception:
         database_error(services, "history")
         await reply_text(context.bot, message, UNAVAILABLE_TEXT)

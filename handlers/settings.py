@@ -2,7 +2,7 @@
 
 Anyone may look; in groups only administrators and the creator may change anything.
 Callback data: `cfg:t:<percent>` threshold, `cfg:a` auto mode, `cfg:c:<page>` class page,
-`cfg:x:<index>:<page>` toggle a class, `cfg:all` every class, `cfg:m` back to the main view.
+`cfg:x:<index>:<page>` toggle a class, `cfg:all:<page>` every class, `cfg:m` back to the main view.
 """
 
 from __future__ import annotations
@@ -23,33 +23,37 @@ CALLBACK_PREFIX = "cfg"
 THRESHOLDS = (30, 50, 70, 90)
 CLASSES_PER_PAGE = 18
 CLASS_COLUMNS = 3
+MAX_NUMBER_DIGITS = 6
 NOT_ADMIN_TEXT = "Only group admins can change these settings."
 UNAVAILABLE_TEXT = "Settings are unavailable right now. Please try again later."
 
 
-def _classes_text(wanted: ChatSettings) -> str:
-    if not wanted.class_filter:
+def _classes_text(chat_settings: ChatSettings) -> str:
+    if not chat_settings.class_filter:
         return "all"
-    names = sorted(wanted.class_filter)
+    names = sorted(chat_settings.class_filter)
     shown = ", ".join(names[:8])
     return shown + (f" and {len(names) - 8} more" if len(names) > 8 else "")
 
 
-def settings_text(services: Services, chat: Chat, wanted: ChatSettings) -> str:
-    min_score = wanted.threshold(services.settings.min_score)
+def settings_text(services: Services, chat: Chat, chat_settings: ChatSettings) -> str:
+    min_score = chat_settings.threshold(services.settings.min_score)
     lines = [
         "Settings for this chat:",
         f"Threshold: {format_percent(min_score)}",
-        f"Classes: {_classes_text(wanted)}",
+        f"Classes: {_classes_text(chat_settings)}",
     ]
     if chat.type != Chat.PRIVATE:
-        lines.append(f"Auto mode: {'on — every photo' if wanted.auto_mode else 'off'}")
+        lines.append(f"Auto mode: {'on — every photo' if chat_settings.auto_mode else 'off'}")
     return "\n".join(lines)
 
 
-def main_keyboard(services: Services, chat: Chat, wanted: ChatSettings) -> InlineKeyboardMarkup:
-    min_score = wanted.threshold(services.settings.min_score)
+def main_keyboard(
+    services: Services, chat: Chat, chat_settings: ChatSettings
+) -> InlineKeyboardMarkup:
+    min_score = chat_settings.threshold(services.settings.min_score)
     current = round(min_score * 100)
+    chosen = chat_settings.class_filter
     rows = [
         [
             InlineKeyboardButton(
@@ -60,7 +64,7 @@ def main_keyboard(services: Services, chat: Chat, wanted: ChatSettings) -> Inlin
         ],
         [
             InlineKeyboardButton(
-                f"Classes: {'all' if not wanted.class_filter else len(wanted.class_filter)} ▸",
+                f"Classes: {len(chosen) if chosen else 'all'} ▸",
                 callback_data=f"{CALLBACK_PREFIX}:c:0",
             )
         ],
@@ -69,7 +73,7 @@ def main_keyboard(services: Services, chat: Chat, wanted: ChatSettings) -> Inlin
         rows.append(
             [
                 InlineKeyboardButton(
-                    f"Auto mode: {'on' if wanted.auto_mode else 'off'}",
+                    f"Auto mode: {'on' if chat_settings.auto_mode else 'off'}",
                     callback_data=f"{CALLBACK_PREFIX}:a",
                 )
             ]
@@ -77,14 +81,16 @@ def main_keyboard(services: Services, chat: Chat, wanted: ChatSettings) -> Inlin
     return InlineKeyboardMarkup(rows)
 
 
-def classes_keyboard(services: Services, wanted: ChatSettings, page: int) -> InlineKeyboardMarkup:
+def classes_keyboard(
+    services: Services, chat_settings: ChatSettings, page: int
+) -> InlineKeyboardMarkup:
     choices = services.labels.class_choices()
     pages = max(1, -(-len(choices) // CLASSES_PER_PAGE))
     page = min(max(page, 0), pages - 1)
     start = page * CLASSES_PER_PAGE
     buttons = [
         InlineKeyboardButton(
-            f"{'✓ ' if name in wanted.class_filter else ''}{name}",
+            f"{'✓ ' if name in chat_settings.class_filter else ''}{name}",
             callback_data=f"{CALLBACK_PREFIX}:x:{index}:{page}",
         )
         for index, name in enumerate(choices[start : start + CLASSES_PER_PAGE], start=start)
@@ -97,7 +103,7 @@ def classes_keyboard(services: Services, wanted: ChatSettings, page: int) -> Inl
         )
     navigation.append(
         InlineKeyboardButton(
-            f"{'✓ ' if not wanted.class_filter else ''}All classes",
+            f"{'✓ ' if not chat_settings.class_filter else ''}All classes",
             callback_data=f"{CALLBACK_PREFIX}:all:{page}",
         )
     )
@@ -117,7 +123,7 @@ async def settings_command(update: Update, context: Context) -> None:
         return
     services = get_services(context)
     try:
-        wanted = await services.repository.get_chat_settings(chat.id)
+        chat_settings = await services.repository.get_chat_settings(chat.id)
     except Exception:
         database_error(services, "get_chat_settings")
         await reply_text(context.bot, message, UNAVAILABLE_TEXT)
@@ -125,15 +131,50 @@ async def settings_command(update: Update, context: Context) -> None:
     await reply_text(
         context.bot,
         message,
-        settings_text(services, chat, wanted),
-        reply_markup=main_keyboard(services, chat, wanted),
+        settings_text(services, chat, chat_settings),
+        reply_markup=main_keyboard(services, chat, chat_settings),
     )
+
+
+def _number(text: str) -> int | None:
+    """A non-negative number written in ASCII digits (`'²'.isdigit()` is true, `int('²')` fails)."""
+    if not text or len(text) > MAX_NUMBER_DIGITS or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
+SettingsAction = tuple[str] | tuple[str, int] | tuple[str, int, int]
+
+
+def parse_settings_data(data: str) -> SettingsAction | None:
+    """The action of a settings button, or None for data this bot never puts on a button."""
+    prefix, _, rest = data.partition(":")
+    if prefix != CALLBACK_PREFIX:
+        return None
+    name, *values = rest.split(":")
+    numbers = [_number(value) for value in values]
+    if any(n is None for n in numbers):
+        return None
+    match name, numbers:
+        case (("a" | "m"), []):
+            return (name,)
+        case "t", [int(percent)] if percent in THRESHOLDS:
+            return (name, percent)
+        case (("c" | "all"), [int(page)]):
+            return (name, page)
+        case "x", [int(index), int(page)]:
+            return (name, index, page)
+    return None
 
 
 async def settings_button(update: Update, context: Context) -> None:
     query = update.callback_query
     chat = update.effective_chat
     if query is None or query.data is None or chat is None or query.message is None:
+        return
+    action = parse_settings_data(query.data)
+    if action is None:
+        await query.answer()
         return
     services = get_services(context)
     try:
@@ -144,32 +185,33 @@ async def settings_button(update: Update, context: Context) -> None:
     if not allowed:
         await query.answer(NOT_ADMIN_TEXT, show_alert=True)
         return
-    parts = query.data.split(":")[1:]
     repository = services.repository
     try:
-        wanted = await repository.get_chat_settings(chat.id)
+        chat_settings = await repository.get_chat_settings(chat.id)
         page: int | None = None
-        match parts:
-            case ["t", percent] if percent.isdigit() and int(percent) in THRESHOLDS:
-                wanted = await repository.update_chat_settings(
-                    chat.id, min_score=int(percent) / 100
+        match action:
+            case ("t", percent):
+                chat_settings = await repository.update_chat_settings(
+                    chat.id, min_score=percent / 100
                 )
-            case ["a"] if chat.type != Chat.PRIVATE:
-                wanted = await repository.update_chat_settings(
-                    chat.id, auto_mode=not wanted.auto_mode
+            case ("a",) if chat.type != Chat.PRIVATE:
+                chat_settings = await repository.update_chat_settings(
+                    chat.id, auto_mode=not chat_settings.auto_mode
                 )
-            case ["c", number] if number.isdigit():
-                page = int(number)
-            case ["x", index, number] if index.isdigit() and number.isdigit():
+            case ("c", number):
+                page = number
+            case ("x", index, number):
                 choices = services.labels.class_choices()
-                page = int(number)
-                if int(index) < len(choices):
-                    wanted = await repository.update_chat_settings(
-                        chat.id, class_filter=wanted.class_filter ^ {choices[int(index)]}
+                page = number
+                if index < len(choices):
+                    chat_settings = await repository.update_chat_settings(
+                        chat.id, class_filter=chat_settings.class_filter ^ {choices[index]}
                     )
-            case ["all", number] if number.isdigit():
-                page = int(number)
-                wanted = await repository.update_chat_settings(chat.id, class_filter=frozenset())
+            case ("all", number):
+                page = number
+                chat_settings = await repository.update_chat_settings(
+                    chat.id, class_filter=frozenset()
+                )
             case _:
                 pass
     except Exception:
@@ -177,13 +219,15 @@ async def settings_button(update: Update, context: Context) -> None:
         await query.answer(UNAVAILABLE_TEXT, show_alert=True)
         return
     markup = (
-        main_keyboard(services, chat, wanted)
+        main_keyboard(services, chat, chat_settings)
         if page is None
-        else classes_keyboard(services, wanted, page)
+        else classes_keyboard(services, chat_settings, page)
     )
     await query.answer()
     try:
-        await query.edit_message_text(settings_text(services, chat, wanted), reply_markup=markup)
+        await query.edit_message_text(
+            settings_text(services, chat, chat_settings), reply_markup=markup
+        )
     except BadRequest as exc:
         if "not modified" not in str(exc):
             raise

@@ -1,13 +1,19 @@
-"""/stats for ADMIN_IDS: totals, top classes, latency, failure rate, and a chart image."""
+"""/stats for ADMIN_IDS: totals, top classes, latency, failure rate, and a chart image.
+
+The figures name people from every chat, so they are only ever sent to an admin's private chat.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 
-from telegram import Update
+from telegram import Bot, Chat, Message, Update
+from telegram.error import TelegramError
 
 from bot.charts import render_stats_chart
+from bot.services import Services
 from db.records import Stats
 from handlers.common import (
     Context,
@@ -18,7 +24,11 @@ from handlers.common import (
     send_with_retry,
 )
 
+logger = logging.getLogger(__name__)
+
 REFUSAL_TEXT = "Sorry, /stats is only for the bot's admins."
+SENT_PRIVATELY_TEXT = "I sent the statistics to our private chat."
+OPEN_PRIVATE_TEXT = "Statistics are shown only in a private chat: open one with me and send /stats."
 UNAVAILABLE_TEXT = "Statistics are unavailable right now: the database is not answering."
 STATS_DAYS = 30
 TOP_CLASSES = 10
@@ -50,6 +60,7 @@ def stats_text(stats: Stats) -> str:
 
 
 async def stats(update: Update, context: Context) -> None:
+    """Admins get the figures in their private chat; in a group only a one-line pointer."""
     message = update.effective_message
     user = update.effective_user
     if message is None or user is None:
@@ -58,13 +69,32 @@ async def stats(update: Update, context: Context) -> None:
     if user.id not in services.settings.admin_ids:
         await reply_text(context.bot, message, REFUSAL_TEXT)
         return
+    if message.chat.type != Chat.PRIVATE:
+        sent = await send_stats(context.bot, services, user.id)
+        await reply_text(context.bot, message, SENT_PRIVATELY_TEXT if sent else OPEN_PRIVATE_TEXT)
+        return
+    await send_stats(context.bot, services, message.chat_id, reply_to=message)
+
+
+async def send_stats(
+    bot: Bot, services: Services, chat_id: int, reply_to: Message | None = None
+) -> bool:
+    """The figures and the chart to `chat_id`; False when Telegram refused the text there (the
+    admin never opened a private chat with the bot, or blocked it)."""
+    replying = reply_parameters(reply_to) if reply_to is not None else None
+    numbers: Stats | None = None
     try:
         numbers = await services.repository.stats(days=STATS_DAYS, top=TOP_CLASSES)
     except Exception:
         database_error(services, "stats")
-        await reply_text(context.bot, message, UNAVAILABLE_TEXT)
-        return
-    await reply_text(context.bot, message, stats_text(numbers))
+    text = UNAVAILABLE_TEXT if numbers is None else stats_text(numbers)
+    try:
+        await bot.send_message(chat_id, text, reply_parameters=replying)
+    except TelegramError as exc:
+        logger.warning("could not send statistics to chat %s: %s", chat_id, exc)
+        return False
+    if numbers is None:
+        return True
     chart = await asyncio.to_thread(
         render_stats_chart,
         numbers.per_day,
@@ -73,12 +103,13 @@ async def stats(update: Update, context: Context) -> None:
         days=STATS_DAYS,
     )
     await send_with_retry(
-        lambda: context.bot.send_photo(
-            message.chat_id,
+        lambda: bot.send_photo(
+            chat_id,
             chart,
             caption=f"Detections per day (last {STATS_DAYS} days) and top classes",
-            reply_parameters=reply_parameters(message),
+            reply_parameters=replying,
         ),
         what="stats chart",
         services=services,
     )
+    return True

@@ -133,9 +133,13 @@ async def test_feedback_cancel_stores_nothing(running_bot: RunningBot) -> None:
     await command(running_bot, "/feedback")
     cancelled = await command(running_bot, "/cancel")
     assert "no feedback" in cancelled.params["text"].lower()
+    mark = len(api.calls)
     running_bot.push(api.text_update(USER, USER, "just chatting"))
-    await api.wait_idle(quiet=0.8)
+    await running_bot.wait_idle()
 
+    after = api.calls[mark:]
+    assert [c.method for c in after] == ["sendMessage"]
+    assert "Send me a photo" in after[0].params["text"]
     assert await rows(running_bot, "SELECT id FROM feedback") == []
 
 
@@ -264,8 +268,10 @@ async def test_stats_for_admin_sends_totals_and_chart(
 
 
 async def test_stats_for_anyone_else_is_a_one_line_refusal(running_bot: RunningBot) -> None:
+    api = running_bot.api
+    mark = len(api.calls)
     reply = await command(running_bot, "/stats")
     assert len(reply.params["text"].splitlines()) == 1
     assert "admins" in reply.params["text"]
-    await running_bot.api.wait_idle(quiet=0.5)
-    assert running_bot.api.calls_to("sendPhoto") == []
+    await running_bot.wait_idle()
+    assert [c.method for c in api.calls[mark:]] == ["sendMessage"]

@@ -62,8 +62,7 @@ async def test_send_photo_that_keeps_failing_gives_up_logs_and_keeps_running(
     api.fail_next("sendPhoto", 502, times=100)
     with caplog.at_level(logging.ERROR):
         running_bot.push(api.private_photo_update(USER, cat))
-        await api.wait_for("sendPhoto", 3, ok_only=False)
-        await api.wait_idle(quiet=1.5)
+        await running_bot.wait_idle()
     assert [c.status for c in api.calls_to("sendPhoto")] == [502, 502, 502]
     assert any("giving up" in r.getMessage() for r in caplog.records)
     registry = running_bot.services.metrics.registry
@@ -71,8 +70,11 @@ async def test_send_photo_that_keeps_failing_gives_up_logs_and_keeps_running(
     assert len(await rows(running_bot, "SELECT id FROM detections")) == 1
 
     api.clear_failures()
-    reply = await running_bot.send(api.private_photo_update(USER, cat), "sendPhoto")
-    assert reply.ok
+    again = api.private_photo_update(USER, cat)
+    reply = await running_bot.send(again, "sendPhoto")
+    assert reply.reply_to == again["message"]["message_id"]
+    assert [c.status for c in api.calls_to("sendPhoto")] == [502, 502, 502, 200]
+    assert len(await rows(running_bot, "SELECT id FROM detections")) == 2
 
 
 async def test_same_update_twice_is_handled_once(running_bot: RunningBot, cat: bytes) -> None:
@@ -81,7 +83,7 @@ async def test_same_update_twice_is_handled_once(running_bot: RunningBot, cat: b
     running_bot.push(update)
     await api.wait_for("sendPhoto")
     await running_bot.deliver_directly(update)
-    await api.wait_idle(quiet=1.0)
+    await running_bot.wait_idle()
 
     assert len(api.calls_to("sendPhoto")) == 1
     assert len(await rows(running_bot, "SELECT id FROM detections")) == 1
@@ -100,7 +102,7 @@ async def test_same_update_after_restart_is_not_handled_again(
 
     second = await start_bot()
     await second.deliver_directly(update)
-    await second.api.wait_idle(quiet=1.0)
+    await second.wait_idle()
     assert len(second.api.calls_to("sendPhoto")) == 1
     assert len(await rows(second, "SELECT id FROM detections")) == 1
 
@@ -141,7 +143,7 @@ async def test_album_of_three_gets_one_media_group_and_one_summary(
     api.push_updates(album)
     group = (await api.wait_for("sendMediaGroup"))[0]
     summary = (await api.wait_for("sendMessage"))[0]
-    await api.wait_idle(quiet=0.8)
+    await running_bot.wait_idle()
 
     first_id = album[0]["message"]["message_id"]
     assert group.chat_id == USER and group.reply_to == first_id
@@ -161,8 +163,8 @@ async def test_album_of_three_gets_one_media_group_and_one_summary(
     assert [[b["text"] for b in row] for row in summary.buttons] == [
         [f"{n} 👍", f"{n} 👎"] for n in (1, 2, 3)
     ]
-    assert summary.callback_data == [
-        f"rate:{detection_id}:{value}" for detection_id, _, _ in stored for value in (1, -1)
+    assert running_bot.rated(summary) == [
+        (detection_id, value) for detection_id, _, _ in stored for value in (1, -1)
     ]
 
 
@@ -192,8 +194,9 @@ async def test_photos_beyond_the_short_term_rate_wait_with_one_notice_and_are_an
     assert notice.reply_to == update["message"]["message_id"]
     assert "queued" in notice.params["text"]
 
-    other = await bot.send(api.private_photo_update(USER + 1, cat), "sendPhoto")
-    assert other.ok
+    other_update = api.private_photo_update(USER + 1, cat)
+    other = await bot.send(other_update, "sendPhoto")
+    assert (other.chat_id, other.reply_to) == (USER + 1, other_update["message"]["message_id"])
     assert len(api.calls_to("sendPhoto")) == 3, "the waiting photo is not answered yet"
     await execute(
         bot.settings.database_url, "UPDATE photo_admissions SET admitted_at = '2000-01-01'"

@@ -24,11 +24,12 @@ def cat(photos_dir: Path) -> bytes:
 
 async def test_group_photo_without_mention_is_ignored(running_bot: RunningBot, cat: bytes) -> None:
     api = running_bot.api
+    mark = len(api.calls)
     running_bot.push(api.group_photo_update(GROUP, MEMBER, cat, caption="look at my cat"))
     running_bot.push(api.group_photo_update(GROUP, MEMBER, cat))
-    await api.wait_idle(quiet=1.5)
+    await running_bot.wait_idle()
 
-    assert api.sent() == []
+    assert api.calls[mark:] == []
     assert api.calls_to("getFile") == []
     assert await rows(running_bot, "SELECT id FROM detections") == []
 
@@ -66,8 +67,9 @@ async def test_group_caption_mentioning_another_bot_is_ignored(
     running_bot.push(
         api.group_photo_update(GROUP, MEMBER, cat, caption="@some_other_bot /detect@some_other_bot")
     )
-    await api.wait_idle(quiet=1.0)
+    await running_bot.wait_idle()
     assert api.sent() == []
+    assert api.calls_to("getFile") == []
 
 
 async def test_detect_command_replying_to_photo_answers_the_photo(
@@ -111,7 +113,7 @@ async def test_detect_again_after_a_detector_failure_answers_with_buttons_and_on
     assert reply.reply_to == photo["message"]["message_id"]
     stored = await rows(running_bot, "SELECT id, status, error_kind FROM detections")
     assert [r[1:] for r in stored] == [("ok", None)]
-    assert reply.callback_data == [f"rate:{stored[0][0]}:1", f"rate:{stored[0][0]}:-1"]
+    assert running_bot.rated(reply) == [(stored[0][0], 1), (stored[0][0], -1)]
 
 
 async def test_second_detect_on_a_photo_answers_with_the_same_rateable_detection(
@@ -130,7 +132,7 @@ async def test_second_detect_on_a_photo_answers_with_the_same_rateable_detection
     assert second.reply_to == photo["message"]["message_id"]
     assert second.params["caption"] == first.params["caption"]
     [(detection_id,)] = await rows(running_bot, "SELECT id FROM detections")
-    assert second.callback_data == [f"rate:{detection_id}:1", f"rate:{detection_id}:-1"]
+    assert running_bot.rated(second) == [(detection_id, 1), (detection_id, -1)]
 
 
 @sqlite_only

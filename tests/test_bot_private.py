@@ -41,7 +41,7 @@ async def test_private_photo_gets_annotated_reply_with_counts_and_rating_buttons
         running_bot, "SELECT id, user_id, chat_id, message_id, status FROM detections"
     )
     assert [r[1:] for r in detections] == [(USER, USER, update["message"]["message_id"], "ok")]
-    assert reply.callback_data[0] == f"rate:{detections[0][0]}:1"
+    assert running_bot.rated(reply) == [(detections[0][0], 1), (detections[0][0], -1)]
     labels = await rows(running_bot, "SELECT label FROM detected_objects ORDER BY label")
     assert labels == [("mouse",), ("person",)]
     users = await rows(running_bot, "SELECT id, chat_id FROM users")

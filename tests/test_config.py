@@ -149,3 +149,22 @@ def test_cli_reports_bad_configuration_and_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "MIN_SCORE: " in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("https://api.telegram.org", False),
+        ("http://127.0.0.1:8081", False),
+        ("http://127.8.9.10:8081", False),
+        ("http://localhost:8081", False),
+        ("http://[::1]:8081", False),
+        ("http://telegram-bot-api:8081", True),
+        ("http://10.0.0.5:8081", True),
+    ],
+)
+def test_plain_http_bot_api_off_this_machine_gets_a_warning(url: str, warned: bool) -> None:
+    warning = load_settings(telegram_api_url=url).cleartext_api_warning
+    assert (warning is not None) is warned
+    if warning is not None:
+        assert "unencrypted" in warning

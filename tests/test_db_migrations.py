@@ -73,7 +73,7 @@ async def test_migrated_schema_matches_the_models(database_url: str) -> None:
 
 async def test_mariadb_tables_are_utf8mb4(database_url: str) -> None:
     if not database_url.startswith("mysql"):
-        return
+        pytest.skip("SQLite has no table collations; the check is for MariaDB")
     engine = create_engine(database_url)
     try:
         async with engine.connect() as conn:

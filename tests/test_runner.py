@@ -269,3 +269,21 @@ async def test_a_missing_token_stops_start_up_with_a_clear_line(
         "detectbot: TELEGRAM_BOT_TOKEN: required; get one from @BotFather"
     ]
     assert not (tmp_path / "data").exists(), "nothing should start without a token"
+
+
+async def test_plain_http_bot_api_off_this_machine_is_warned_about_at_start(
+    bot_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {
+        **bot_env,
+        "TELEGRAM_API_URL": "http://192.0.2.10:8081",
+        "DATABASE_URL": f"mysql+aiomysql://root@127.0.0.1:{_free_port()}/detectbot",
+    }
+
+    code, stderr = await _run_to_end(env, tmp_path)
+
+    assert code != 0
+    warnings = [line for line in stderr.splitlines() if "travels unencrypted" in line]
+    assert len(warnings) == 1, stderr
+    assert "WARNING" in warnings[0] and "http:// to 192.0.2.10" in warnings[0]
+    assert env["TELEGRAM_BOT_TOKEN"] not in stderr

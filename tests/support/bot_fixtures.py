@@ -19,6 +19,7 @@ from bot.polling import Poller
 from bot.services import Services, create_services
 from bot.worker import Worker
 from db.repository import Repository
+from handlers.rating import parse_rating_data, rating_key
 from tests.support.botapi_standin import ApiCall, BotApiStandIn, JSONDict
 from tests.support.tfserving_standin import TFServingStandIn
 
@@ -64,6 +65,36 @@ class RunningBot:
         self.api.push_update(update)
         calls = await self.api.wait_for(method, before + 1, timeout)
         return calls[before]
+
+    def rated(self, call: ApiCall) -> list[tuple[int, int] | None]:
+        """(detection id, rating) of each rating button `call` sent, read with the bot's key for
+        the chat it went to (None: a button that would not count there)."""
+        assert isinstance(call.chat_id, int)
+        key = rating_key(self.settings)
+        return [parse_rating_data(key, call.chat_id, data) for data in call.callback_data]
+
+    async def wait_idle(self, timeout: float = 60.0) -> None:  # noqa: ASYNC109
+        """Wait until the bot has fetched every pushed update, finished handling each, answered
+        every album it holds and finished every detection; so what the stand-in recorded by
+        then is everything the bot will ever do about those updates."""
+
+        async def settle() -> None:
+            while True:
+                await self.api.wait_acknowledged()
+                calls = len(self.api.calls)
+                await self._worked_off()
+                if not self.api.pending_updates and len(self.api.calls) == calls:
+                    return
+
+        await asyncio.wait_for(settle(), timeout)
+
+    async def _worked_off(self) -> None:
+        """Until the inbox holds nothing due, every album is answered and the worker is idle."""
+        repository = self.repository
+        while (  # noqa: ASYNC110
+            self.worker.busy or await repository.inbox.due() or await repository.albums.unanswered()
+        ):
+            await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
         application = self.application

@@ -32,6 +32,8 @@ MAX_PHOTO_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_CAPTION = 1024
 MAX_TEXT = 4096
 MAX_CALLBACK_DATA = 64
+MAX_CALLBACK_ANSWER = 200
+QUERY_INVALID = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 
 # Parameters Telegram treats as plain strings; every other form value is JSON-decoded.
 _STRING_PARAMS = frozenset(
@@ -169,6 +171,7 @@ class _Chat:
 class _Queue:
     updates: list[JSONDict] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    acknowledged: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _free_port() -> int:
@@ -229,6 +232,7 @@ class BotApiStandIn:
         self._update_ids = itertools.count(700_000_001)
         self._file_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
+        self._open_queries: dict[str, JSONDict] = {}
         self._media_groups = itertools.count(13_000_000_000_000_001)
         self._call_added = asyncio.Event()
         self._closing = asyncio.Event()
@@ -320,6 +324,12 @@ class BotApiStandIn:
     @property
     def pending_updates(self) -> int:
         return len(self._queue.updates)
+
+    async def wait_acknowledged(self) -> None:
+        """Wait until getUpdates moved its offset past every pushed update."""
+        while self._queue.updates and not self._closing.is_set():
+            self._queue.acknowledged.clear()
+            await self._queue.acknowledged.wait()
 
     async def deliver_webhook(self, update: JSONDict, *, secret: str | None = None) -> int:
         """POST an update to the webhook set by setWebhook, as Telegram does; return the status."""
@@ -565,10 +575,14 @@ class BotApiStandIn:
         return updates
 
     def callback_update(self, user_id: int, message: JSONDict, data: str) -> JSONDict:
-        """A button press on `message` (a Message dict the bot sent, e.g. `call.result`)."""
+        """A button press on `message` (a Message dict the bot sent, e.g. `call.result`).
+
+        Its query id can be answered once (answerCallbackQuery), as on Telegram."""
+        query_id = f"{next(self._callback_ids)}{user_id}"
+        self._open_queries[query_id] = message
         return {
             "callback_query": {
-                "id": f"{next(self._callback_ids)}{user_id}",
+                "id": query_id,
                 "from": self.user(user_id),
                 "message": message,
                 "chat_instance": f"ci{message['chat']['id']}",
@@ -677,6 +691,8 @@ class BotApiStandIn:
         if not isinstance(chat_id, int):
             raise ApiFailure(400, "Bad Request: chat not found")
         chat = self._chats.get(chat_id)
+        if chat is None and chat_id > 0:
+            raise ApiFailure(403, "Forbidden: bot can't initiate conversation with a user")
         if chat is None:
             raise ApiFailure(400, "Bad Request: chat not found")
         return chat
@@ -778,6 +794,7 @@ class BotApiStandIn:
         while True:
             if offset:
                 self._queue.updates = [u for u in self._queue.updates if u["update_id"] >= offset]
+                self._queue.acknowledged.set()
             if self._queue.updates or self._closing.is_set():
                 return self._queue.updates[:limit]
             remaining = deadline - time.monotonic()
@@ -886,8 +903,11 @@ class BotApiStandIn:
         }
 
     async def _m_answerCallbackQuery(self, call: ApiCall) -> bool:
-        if not call.params.get("callback_query_id"):
-            raise ApiFailure(400, "Bad Request: query is too old and response timeout expired")
+        query_id = str(call.params.get("callback_query_id") or "")
+        if self._open_queries.pop(query_id, None) is None:
+            raise ApiFailure(400, QUERY_INVALID)
+        if len(str(call.params.get("text") or "")) > MAX_CALLBACK_ANSWER:
+            raise ApiFailure(400, "Bad Request: MESSAGE_TOO_LONG")
         return True
 
     def _edit_target(self, call: ApiCall) -> JSONDict:
@@ -899,6 +919,8 @@ class BotApiStandIn:
 
     async def _m_editMessageText(self, call: ApiCall) -> JSONDict:
         message = self._edit_target(call)
+        if "text" not in message:
+            raise ApiFailure(400, "Bad Request: there is no text in the message to edit")
         text = call.params.get("text")
         if not text:
             raise ApiFailure(400, "Bad Request: message text is empty")
