@@ -22,6 +22,8 @@ NOT_MESSAGES = frozenset(
         "answerCallbackQuery",
         "getChatMember",
         "getChatAdministrators",
+        "getUpdates",
+        "getFile",
     }
 )
 

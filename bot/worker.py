@@ -66,6 +66,7 @@ class Worker:
         self._stopping = False
         self._tasks: list[asyncio.Task[None]] = []
         self._last_error_log = 0.0
+        self._claiming = False
 
     @property
     def lease_s(self) -> float:
@@ -106,7 +107,7 @@ class Worker:
     @property
     def busy(self) -> bool:
         """Holding any update or album right now."""
-        return bool(len(self._jobs) or self._albums)
+        return bool(self._claiming or len(self._jobs) or self._albums)
 
     async def _release(self, jobs: list[Job]) -> None:
         if not jobs:
@@ -142,6 +143,7 @@ class Worker:
             free = self._free()
             claimed = 0
             if free > 0:
+                self._claiming = True
                 try:
                     items = await self._inbox.claim(self.name, free, self.lease_s)
                     for item in items:
@@ -153,6 +155,8 @@ class Worker:
                     self._log_error("claiming from the inbox failed: %s", exc)
                     await asyncio.sleep(ERROR_PAUSE_S)
                     continue
+                finally:
+                    self._claiming = False
                 claimed = len(items) + len(albums)
             if claimed and claimed == free:
                 continue

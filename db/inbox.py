@@ -6,7 +6,8 @@ application's own database: on MySQL/MariaDB the claim locks its rows with
 or take the same row; SQLite is one process, whose transactions already take turns. A row whose
 lease expired (its replica died) is claimable again by anyone: that is a takeover.
 
-Claim order interleaves chats: the n-th pending update of every chat comes before the (n+1)-th of
+Claim order interleaves chats: every update is ranked within its chat among the chat's updates not
+yet done (those being worked on included), and the n-th of every chat comes before the (n+1)-th of
 any, so one person's 40 photos do not hold up ten other people's two.
 """
 
@@ -128,11 +129,16 @@ class Inbox:
                 .over(partition_by=_inbox.c.fairness_key, order_by=_inbox.c.update_id)
                 .label("rank")
             )
-            ranked = select(_inbox.c.update_id, rank).where(due).subquery()
+            ranked = (
+                select(_inbox.c.update_id, rank, due.label("due"))
+                .where(_inbox.c.state != DONE)
+                .subquery()
+            )
             candidates = list(
                 (
                     await session.execute(
                         select(ranked.c.update_id)
+                        .where(ranked.c.due)
                         .order_by(ranked.c.rank, ranked.c.update_id)
                         .limit(limit * _CANDIDATES_PER_CLAIM)
                     )

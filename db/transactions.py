@@ -47,6 +47,13 @@ class Transactions:
         """`wait_timeout_s`: callers wait at most this long for one transaction, then get
         DatabaseTimeout while the transaction goes on in the background (see db.deadline)."""
         self._sessionmaker = sessionmaker
+        bind = sessionmaker.kw.get("bind")
+        self._turns: asyncio.Lock | None = (
+            asyncio.Lock() if bind is not None and bind.dialect.name == "sqlite" else None
+        )
+        """SQLite has one writer at a time, and its busy handler polls: under a steady stream of
+        writes one waiter can lose every race for seconds (the intake behind the worker). An
+        asyncio lock hands the database to this process's transactions in arrival order."""
         self._waits = BoundedWaits(wait_timeout_s) if wait_timeout_s is not None else None
         self._ping_waits = BoundedWaits(_PING_TIMEOUT_S)
 
@@ -82,7 +89,10 @@ class Transactions:
     async def _retrying(self, work: Work[T]) -> T:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
-                async with self._sessionmaker() as session, session.begin():
+                if self._turns is None:
+                    async with self._sessionmaker() as session, session.begin():
+                        return await work(session)
+                async with self._turns, self._sessionmaker() as session, session.begin():
                     return await work(session)
             except DBAPIError as exc:
                 if attempt == _ATTEMPTS or not _is_retryable(exc):
