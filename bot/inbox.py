@@ -173,6 +173,9 @@ class Jobs:
     def of(self, update: Update | None) -> Job | None:
         return None if update is None else self._jobs.get(update.update_id)
 
+    def holds(self, update_id: int) -> bool:
+        return update_id in self._jobs
+
     def __len__(self) -> int:
         return len(self._jobs)
 

@@ -165,6 +165,11 @@ class Worker:
 
     def _start_job(self, job: Job) -> None:
         metrics = self._services.metrics
+        if self._jobs.holds(job.update_id):
+            logger.info(
+                "update %s: lease renewed after an outage; still working on it", job.update_id
+            )
+            return
         metrics.inbox_claims.inc()
         if job.item.taken_over:
             metrics.inbox_takeovers.inc()

@@ -7,6 +7,7 @@ stops the person from getting their image.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -36,6 +37,11 @@ IMAGE_SUFFIXES = frozenset(
 )
 GENERIC_MIME_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
+
+RECORD_REPLY_PAUSE_S = 0.5
+RECORD_REPLY_PATIENCE_S = 300.0
+"""A reply that went out is recorded even through a database outage of a few minutes: until it
+is, a takeover would send it again."""
 
 QUEUED_TEXT = "Lots of photos right now: yours is queued, I'll answer shortly."
 HOURLY_CAP_TEXT = (
@@ -264,14 +270,22 @@ async def record_reply(
     if not files and job is None:
         return
     lease = job.inbox_lease if job is not None else None
-    try:
-        if await services.repository.record_reply(files, lease, reply_message_id) and lease:
-            assert job is not None
-            job.finished = True
-        elif job is not None and lease is None:
-            await job.reply_sent(reply_message_id)
-    except Exception:
-        database_error(services, "record_reply")
+    pause = RECORD_REPLY_PAUSE_S
+    deadline = time.monotonic() + RECORD_REPLY_PATIENCE_S
+    while True:
+        try:
+            if await services.repository.record_reply(files, lease, reply_message_id) and lease:
+                assert job is not None
+                job.finished = True
+            elif job is not None and lease is None:
+                await job.reply_sent(reply_message_id)
+            return
+        except Exception:
+            database_error(services, "record_reply")
+            if job is None or time.monotonic() > deadline:
+                return
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 5.0)
 
 
 async def sending_reply(job: Work | None) -> None:
