@@ -36,6 +36,9 @@ DONE = "done"
 REPLY_SENDING = "sending"
 REPLY_SENT = "sent"
 
+FAIRNESS_WINDOW = 500
+"""Claims rank the oldest this many open rows, so a claim costs the same however deep the
+backlog; beyond them the queue is first come, first served."""
 _CANDIDATES_PER_CLAIM = 3
 """Candidates looked at per row wanted: rows other replicas lock meanwhile are skipped."""
 
@@ -124,16 +127,23 @@ class Inbox:
         async def work(session: AsyncSession) -> list[InboxItem]:
             now = utc_now()
             due = _claimable(now)
-            rank = (
-                func.row_number()
-                .over(partition_by=_inbox.c.fairness_key, order_by=_inbox.c.update_id)
-                .label("rank")
-            )
-            ranked = (
-                select(_inbox.c.update_id, rank, due.label("due"))
-                .where(_inbox.c.state != DONE)
+            open_rows = (
+                select(
+                    _inbox.c.update_id,
+                    _inbox.c.fairness_key,
+                    due.label("due"),
+                )
+                .where(_inbox.c.state.in_([PENDING, CLAIMED]))
+                .order_by(_inbox.c.update_id)
+                .limit(FAIRNESS_WINDOW)
                 .subquery()
             )
+            rank = (
+                func.row_number()
+                .over(partition_by=open_rows.c.fairness_key, order_by=open_rows.c.update_id)
+                .label("rank")
+            )
+            ranked = select(open_rows.c.update_id, open_rows.c.due, rank).subquery()
             candidates = list(
                 (
                     await session.execute(
