@@ -1,7 +1,8 @@
 """The /stats chart: detections per day and the top classes, drawn with matplotlib's Agg backend.
 
 Uses `Figure` + `FigureCanvasAgg` directly (no pyplot global state), so it is safe in a worker
-thread; call `render_stats_chart` through `asyncio.to_thread`.
+thread; call `render_stats_chart` through `asyncio.to_thread`. matplotlib is imported on the first
+chart, not with the bot: most replicas never draw one, and it costs tens of MB and a second.
 """
 
 from __future__ import annotations
@@ -9,10 +10,6 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from datetime import date, timedelta
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 
 def render_stats_chart(
@@ -24,6 +21,10 @@ def render_stats_chart(
 ) -> bytes:
     """A PNG with two panels: detections on each of the `days` days up to `last_day` (days
     without detections show as gaps) and the classes in `per_class` (horizontal bars)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     figure = Figure(figsize=(10, 4.5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     days_axes, classes_axes = figure.subplots(1, 2, width_ratios=(3, 2))

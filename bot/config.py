@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_GRPC_SCHEMES = frozenset({"dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock"})
 
 
 def _is_loopback(host: str) -> bool:
@@ -45,6 +46,8 @@ class Settings(BaseSettings):
     model_name: str = "detector"
     model_signature: str = "serving_default"
     model_path: Path = Path("saved_model")
+    model_auto_download: bool = True
+    model_download_url: str | None = None
     label_map: Path | None = None
     min_score: float = Field(0.5, ge=0.0, le=1.0)
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
@@ -86,7 +89,9 @@ class Settings(BaseSettings):
             return frozenset({value})
         return value
 
-    @field_validator("tfserving_address", "webhook_url", "label_map", mode="before")
+    @field_validator(
+        "tfserving_address", "webhook_url", "label_map", "model_download_url", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -96,10 +101,20 @@ class Settings(BaseSettings):
     @field_validator("tfserving_address")
     @classmethod
     def _check_address(cls, value: str | None) -> str | None:
-        if value is not None:
-            host, sep, port = value.rpartition(":")
-            if not sep or not host or not port.isdigit():
-                raise ValueError("must be host:port, e.g. tfserving:8500")
+        """Any gRPC target: `host:port`, `dns:///name:port`, `ipv4:h1:p1,h2:p2`, `unix:path`."""
+        if value is None:
+            return None
+        value = value.strip()
+        scheme, colon, rest = value.partition(":")
+        if colon and scheme in _GRPC_SCHEMES:
+            if not rest.strip("/"):
+                raise ValueError(f"{scheme}: target names no address")
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or any(c.isspace() for c in value):
+            raise ValueError(
+                "must be a gRPC target: host:port, dns:///name:port or ipv4:h1:p1,h2:p2"
+            )
         return value
 
     @field_validator("telegram_api_url", "webhook_url")

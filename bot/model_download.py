@@ -1,11 +1,18 @@
 """`detectbot model download`: fetch a TF2 Detection Zoo archive into the model base dir.
 
+The archive comes over HTTPS (plain HTTP only from a loopback address, for local mirrors and
+tests). Its size is capped while it downloads, and the size of what it expands to is capped while
+it is checked and extracted, so a tar or gzip bomb stops early; whatever was written is removed.
 Only `<name>/saved_model/` is taken from the archive. It lands as the next numeric
 version under `MODEL_PATH` by one atomic rename, so TF Serving (which polls the base
 dir) and the in-process loader never see a half-written version. The SavedModel is
 checked against the model contract in a separate Python process: TensorFlow's import
 and its log noise stay out of the CLI, and a model that crashes the loader cannot
-take the command down with it.
+take the command down with it. Without TensorFlow (an install without the `inprocess`
+extra) that check is skipped, and the command says so.
+
+What is not verified: the archive's origin beyond the TLS certificate of the server (the zoo
+publishes no checksums or signatures), and what the graph computes.
 """
 
 from __future__ import annotations
@@ -13,7 +20,10 @@ from __future__ import annotations
 import contextlib
 import gzip
 import http.client
+import importlib.util
+import ipaddress
 import json
+import logging
 import os
 import re
 import shutil
@@ -23,6 +33,7 @@ import sys
 import tarfile
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -32,12 +43,20 @@ from typing import Any, BinaryIO
 from tqdm import tqdm
 
 from bot.config import Settings
+from bot.detection.errors import ModelNotFound
 
-ZOO_BASE_URL = "http://download.tensorflow.org/models/object_detection/tf2/20200711"
+ZOO_BASE_URL = "https://download.tensorflow.org/models/object_detection/tf2/20200711"
 DEFAULT_MODEL = "ssd_mobilenet_v2_320x320_coco17_tpu-8"
+
+# The zoo's largest archives are about 0.5 GB and expand to less than twice that.
+MAX_ARCHIVE_BYTES = 1 << 30
+MAX_EXTRACTED_BYTES = 3 << 30
+MAX_ARCHIVE_MEMBERS = 10_000
 
 CONTRACT_INPUT = "input_tensor"
 CONTRACT_OUTPUTS = ("detection_boxes", "detection_classes", "detection_scores", "num_detections")
+
+log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _CHUNK = 1 << 20
@@ -102,15 +121,20 @@ def download_model(
     progress: bool = True,
     signature: str = "serving_default",
     timeout_s: float = 30.0,
+    max_archive_bytes: int = MAX_ARCHIVE_BYTES,
+    max_extracted_bytes: int = MAX_EXTRACTED_BYTES,
+    check: bool = True,
 ) -> Path:
     """Download `name`, install its SavedModel as the next version under `dest_base`.
 
     Returns the new version dir. Raises ModelDownloadError; nothing is left behind then.
+    `check=False` skips the signature check (it needs TensorFlow).
     """
     if not _NAME.match(name):
         raise ModelDownloadError(
             f"invalid model name {name!r}: use letters, digits, '_', '-' and '.'"
         )
+    check_url(base_url)
     created_base = not dest_base.exists()
     dest_base.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=dest_base))
@@ -118,12 +142,14 @@ def download_model(
     try:
         archive = staging / f"{name}.tar.gz"
         url = f"{base_url.rstrip('/')}/{name}.tar.gz"
-        _fetch(url, name, archive, progress=progress, timeout_s=timeout_s)
-        _check_gzip(archive, name)
+        _fetch(url, name, archive, progress=progress, timeout_s=timeout_s, limit=max_archive_bytes)
+        _check_gzip(archive, name, max_extracted_bytes)
         model_dir = staging / "model"
-        _extract_saved_model(archive, name, model_dir)
+        _extract_saved_model(archive, name, model_dir, max_extracted_bytes)
         archive.unlink()
-        problems = check_signature(inspect_saved_model(model_dir, signature), signature)
+        problems = (
+            check_signature(inspect_saved_model(model_dir, signature), signature) if check else []
+        )
         if problems:
             raise ModelDownloadError(
                 f"{name} does not match the model contract: {'; '.join(problems)}"
@@ -138,12 +164,53 @@ def download_model(
                 dest_base.rmdir()
 
 
-def _fetch(url: str, name: str, target: Path, *, progress: bool, timeout_s: float) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": "detectbot-model-download"})
+def check_url(base_url: str) -> None:
+    """HTTPS only; plain HTTP is accepted from a loopback address (a local mirror, tests)."""
+    parts = urllib.parse.urlsplit(base_url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return
+    raise ModelDownloadError(
+        f"refusing {base_url}: models are downloaded over https:// only "
+        "(plain http:// only from localhost)"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but never from HTTPS down to plain HTTP."""
+
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> Any:
+        check_url(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _fetch(
+    url: str, name: str, target: Path, *, progress: bool, timeout_s: float, limit: int
+) -> None:
+    request = urllib.request.Request(url, headers={"User-Agent": "detectbot-model-download"})
+    opener = urllib.request.build_opener(_HttpsOnlyRedirects)
+    try:
+        with opener.open(request, timeout=timeout_s) as response:
             total = _content_length(response)
-            received = _copy_with_progress(response, target, total, name, progress=progress)
+            if total is not None and total > limit:
+                raise ModelDownloadError(
+                    f"archive {name}.tar.gz is {total} bytes, over the {_mb(limit)} limit; refused"
+                )
+            received = _copy_with_progress(
+                response, target, total, name, progress=progress, limit=limit
+            )
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             raise ModelDownloadError(f"unknown model {name}; known: {known_names()}") from None
@@ -171,8 +238,12 @@ def _content_length(response: Any) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
+def _mb(n: int) -> str:
+    return f"{n / (1 << 20):g} MB"
+
+
 def _copy_with_progress(
-    source: BinaryIO, target: Path, total: int | None, name: str, *, progress: bool
+    source: BinaryIO, target: Path, total: int | None, name: str, *, progress: bool, limit: int
 ) -> int:
     received = 0
     with (
@@ -188,8 +259,13 @@ def _copy_with_progress(
         ) as bar,
     ):
         while chunk := source.read(_CHUNK):
-            out.write(chunk)
             received += len(chunk)
+            if received > limit:
+                raise ModelDownloadError(
+                    f"archive {name}.tar.gz grew past the {_mb(limit)} limit while downloading; "
+                    "refused"
+                )
+            out.write(chunk)
             bar.update(len(chunk))
     return received
 
@@ -205,26 +281,40 @@ def _reason(reason: object, timeout_s: float) -> str:
     return " ".join(text.split()) or type(reason).__name__
 
 
-def _check_gzip(archive: Path, name: str) -> None:
-    """Read the whole gzip stream once: catches truncation and bad CRCs before extracting."""
+def _check_gzip(archive: Path, name: str, max_bytes: int) -> None:
+    """Read the whole gzip stream once: catches truncation and bad CRCs before extracting, and
+    stops as soon as it expands past `max_bytes` (a gzip bomb), without writing anything."""
+    expanded = 0
     try:
         with gzip.open(archive, "rb") as stream:
-            while stream.read(_CHUNK):
-                pass
+            while chunk := stream.read(_CHUNK):
+                expanded += len(chunk)
+                if expanded > max_bytes:
+                    raise ModelDownloadError(
+                        f"archive {name}.tar.gz expands to more than {_mb(max_bytes)}; refused"
+                    )
     except (OSError, EOFError, zlib.error) as exc:
         raise ModelDownloadError(
             f"archive {name}.tar.gz is corrupt or truncated ({_one_line(exc)}); try again"
         ) from None
 
 
-def _extract_saved_model(archive: Path, name: str, target: Path) -> None:
-    """Extract only `<name>/saved_model/**`; refuse links, devices and paths leaving `target`."""
+def _extract_saved_model(archive: Path, name: str, target: Path, max_bytes: int) -> None:
+    """Extract only `<name>/saved_model/**`; refuse links, devices and paths leaving `target`,
+    and stop before the files would add up to more than `max_bytes` or
+    MAX_ARCHIVE_MEMBERS entries (a tar bomb)."""
     prefix = PurePosixPath(name, "saved_model")
     target.mkdir()
     found_pb = False
+    extracted = 0
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            for member in tar:
+            for count, member in enumerate(tar, start=1):
+                if count > MAX_ARCHIVE_MEMBERS:
+                    raise ModelDownloadError(
+                        f"archive {name}.tar.gz has more than {MAX_ARCHIVE_MEMBERS} entries; "
+                        "refused"
+                    )
                 path = PurePosixPath(member.name.removeprefix("./"))
                 if path.is_absolute() or ".." in path.parts:
                     raise ModelDownloadError(
@@ -237,6 +327,12 @@ def _extract_saved_model(archive: Path, name: str, target: Path) -> None:
                 if member.isdir():
                     out.mkdir(parents=True, exist_ok=True)
                 elif member.isfile():
+                    extracted += member.size
+                    if extracted > max_bytes:
+                        raise ModelDownloadError(
+                            f"archive {name}.tar.gz holds more than {_mb(max_bytes)} of files; "
+                            "refused"
+                        )
                     out.parent.mkdir(parents=True, exist_ok=True)
                     source = tar.extractfile(member)
                     assert source is not None
@@ -353,12 +449,14 @@ def download_cli(
         print(list_models())
         return 0
     model = name or DEFAULT_MODEL
+    check = tensorflow_installed()
     try:
         final = download_model(
             model,
             settings.model_path,
-            base_url=base_url or ZOO_BASE_URL,
+            base_url=base_url or settings.model_download_url or ZOO_BASE_URL,
             signature=settings.model_signature,
+            check=check,
         )
     except ModelDownloadError as exc:
         print(f"detectbot: model download: {_one_line(exc)}", file=sys.stderr)
@@ -366,9 +464,44 @@ def download_cli(
     except KeyboardInterrupt:
         print("detectbot: model download: interrupted; nothing was installed", file=sys.stderr)
         return 130
+    checked = (
+        f"signature {settings.model_signature!r} matches the contract"
+        if check
+        else "signature not checked: TensorFlow is not installed, "
+        "pip install 'detectx-bot[inprocess]' to check it"
+    )
     print(
-        f"installed {model} as {final} (signature {settings.model_signature!r} matches the "
-        "contract); TF Serving loads the new version by itself, restart `detectbot run` "
-        "for the in-process model"
+        f"installed {model} as {final} ({checked}); TF Serving loads the new version by "
+        "itself, restart `detectbot run` for the in-process model"
     )
     return 0
+
+
+def tensorflow_installed() -> bool:
+    return importlib.util.find_spec("tensorflow") is not None
+
+
+def fetch_default_model(settings: Settings) -> Path:
+    """First run: download the default model into MODEL_PATH, with the progress bar.
+
+    Raises ModelNotFound with one line naming MODEL_PATH and the download command.
+    """
+    log.warning(
+        "no model in %s (MODEL_PATH) yet: downloading %s (~20 MB; MODEL_AUTO_DOWNLOAD=false "
+        "turns this off)",
+        settings.model_path,
+        DEFAULT_MODEL,
+    )
+    try:
+        return download_model(
+            DEFAULT_MODEL,
+            settings.model_path,
+            base_url=settings.model_download_url or ZOO_BASE_URL,
+            signature=settings.model_signature,
+        )
+    except ModelDownloadError as exc:
+        raise ModelNotFound(
+            f"no model in {settings.model_path} (MODEL_PATH) and the download failed: "
+            f"{_one_line(exc)}; run `detectbot model download` when online, "
+            "or point MODEL_PATH at a model"
+        ) from None

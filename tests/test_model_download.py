@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
 import io
 import os
 import socket
@@ -20,7 +22,12 @@ import numpy as np
 import pytest
 
 from bot.detection.inprocess import InProcessDetector
-from bot.model_download import ModelDownloadError, download_model
+from bot.model_download import (
+    DEFAULT_MODEL,
+    MAX_ARCHIVE_MEMBERS,
+    ModelDownloadError,
+    download_model,
+)
 from tests.support.tiny_model import RED_CLASS, build_tiny_model
 
 NAME = "tiny_ssd_coco17_tpu-8"
@@ -56,14 +63,16 @@ def _save_foreign_model(path: Path) -> None:
     tf.saved_model.save(module, str(path), signatures={"serving_default": serve})
 
 
-def _zoo_archive(saved_model: Path, *, extra: dict[str, bytes] | None = None) -> bytes:
+def _zoo_archive(
+    saved_model: Path, *, extra: dict[str, bytes] | None = None, name: str = NAME
+) -> bytes:
     """A zoo-shaped archive: NAME/saved_model/ plus the checkpoint and config zoo archives hold."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        tar.add(saved_model, arcname=f"{NAME}/saved_model")
+        tar.add(saved_model, arcname=f"{name}/saved_model")
         members = {
-            f"{NAME}/pipeline.config": b"model { ssd { num_classes: 90 } }\n",
-            f"{NAME}/checkpoint/ckpt-0.index": b"\0" * 64,
+            f"{name}/pipeline.config": b"model { ssd { num_classes: 90 } }\n",
+            f"{name}/checkpoint/ckpt-0.index": b"\0" * 64,
             **(extra or {}),
         }
         for member, data in members.items():
@@ -84,13 +93,41 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/x-tar")
         length = route.declared_length if route.declared_length is not None else len(route.body)
-        self.send_header("Content-Length", str(length))
+        if length >= 0:
+            self.send_header("Content-Length", str(length))
         self.end_headers()
-        self.wfile.write(route.body)
+        with contextlib.suppress(ConnectionError):
+            self.wfile.write(route.body)
         self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+BIG_BODY = os.urandom(3 << 20)
+CAP = 1 << 20
+
+
+def _gzip_bomb() -> bytes:
+    """A 60 KB archive of one 64 MB file of zeros inside saved_model/."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=9) as stream:
+        info = tarfile.TarInfo(f"{NAME}/saved_model/saved_model.pb")
+        info.size = 64 << 20
+        stream.write(info.tobuf())
+        zeros = bytes(1 << 20)
+        for _ in range(64):
+            stream.write(zeros)
+    return buffer.getvalue()
+
+
+def _tar_bomb() -> bytes:
+    """More entries than any model has: empty files under saved_model/."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for n in range(MAX_ARCHIVE_MEMBERS + 1):
+            tar.addfile(tarfile.TarInfo(f"{NAME}/saved_model/assets/{n}"), io.BytesIO())
+    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +145,11 @@ def zoo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooServer]:
         f"/evil/{NAME}.tar.gz": Route(
             _zoo_archive(good_model, extra={f"{NAME}/saved_model/../../../escape.txt": b"x"})
         ),
+        f"/default/{DEFAULT_MODEL}.tar.gz": Route(_zoo_archive(good_model, name=DEFAULT_MODEL)),
+        f"/big/{NAME}.tar.gz": Route(BIG_BODY),
+        f"/big-unsized/{NAME}.tar.gz": Route(BIG_BODY, declared_length=-1),
+        f"/gzip-bomb/{NAME}.tar.gz": Route(_gzip_bomb()),
+        f"/tar-bomb/{NAME}.tar.gz": Route(_tar_bomb()),
     }
     handler = type("ZooHandler", (_Handler,), {"routes": routes})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -262,3 +304,102 @@ def test_list_names_the_default_model_with_its_size(tmp_path: Path) -> None:
     )
     assert "~20 MB" in default_line
     assert "(default)" in default_line
+
+
+@pytest.mark.parametrize(
+    ("route", "kwargs", "expected"),
+    [
+        ("big", {"max_archive_bytes": CAP}, "is 3145728 bytes, over the 1 MB limit"),
+        ("big-unsized", {"max_archive_bytes": CAP}, "grew past the 1 MB limit while downloading"),
+        ("gzip-bomb", {"max_extracted_bytes": 8 << 20}, "expands to more than 8 MB"),
+        ("tar-bomb", {}, f"has more than {MAX_ARCHIVE_MEMBERS} entries"),
+    ],
+    ids=["declared-too-big", "streamed-too-big", "gzip-bomb", "tar-bomb"],
+)
+def test_oversized_archives_stop_early_and_leave_nothing(
+    zoo: ZooServer, tmp_path: Path, route: str, kwargs: dict[str, Any], expected: str
+) -> None:
+    base = tmp_path / "saved_model"
+    (base / "1").mkdir(parents=True)
+
+    with pytest.raises(ModelDownloadError, match=expected):
+        download_model(NAME, base, base_url=f"{zoo.base_url}/{route}", progress=False, **kwargs)
+
+    assert _leftovers(base) == ["1"]
+    assert list((base / "1").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://download.example.org/models",
+        "ftp://127.0.0.1/models",
+        "file:///etc",
+    ],
+)
+def test_only_https_is_accepted_except_from_localhost(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ModelDownloadError, match=r"https:// only"):
+        download_model(NAME, tmp_path / "saved_model", base_url=url, progress=False)
+    assert not (tmp_path / "saved_model").exists()
+
+
+def _detect(tmp_path: Path, image: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MODEL_", "TFSERVING_"))}
+    clean.update(MODEL_PATH=str(tmp_path / "saved_model"), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "detect", str(image), "--out", str(tmp_path / "out")],
+        cwd=tmp_path,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _red_png(tmp_path: Path) -> Path:
+    from PIL import Image
+
+    path = tmp_path / "red.png"
+    Image.new("RGB", (48, 32), (255, 0, 0)).save(path)
+    return path
+
+
+def test_first_detect_without_a_model_downloads_the_default_one(
+    zoo: ZooServer, tmp_path: Path
+) -> None:
+    done = _detect(tmp_path, _red_png(tmp_path), MODEL_DOWNLOAD_URL=f"{zoo.base_url}/default")
+
+    assert done.returncode == 0, done.stderr
+    assert "red.png: 1 × person" in done.stdout
+    assert f"downloading {DEFAULT_MODEL}" in done.stderr
+    assert (tmp_path / "saved_model" / "1" / "saved_model.pb").is_file()
+
+
+def test_first_run_offline_fails_with_one_line_naming_model_path_and_the_command(
+    tmp_path: Path,
+) -> None:
+    offline = f"http://127.0.0.1:{_free_port()}/tf2"
+    done = _detect(tmp_path, _red_png(tmp_path), MODEL_DOWNLOAD_URL=offline)
+
+    assert done.returncode == 3
+    errors = [line for line in done.stderr.splitlines() if line.startswith("detectbot:")]
+    assert len(errors) == 1, done.stderr
+    assert f"no model in {tmp_path / 'saved_model'} (MODEL_PATH)" in errors[0]
+    assert "`detectbot model download`" in errors[0]
+    assert "connection refused" in errors[0]
+    assert not (tmp_path / "saved_model").exists()
+
+
+def test_auto_download_can_be_turned_off(zoo: ZooServer, tmp_path: Path) -> None:
+    done = _detect(
+        tmp_path,
+        _red_png(tmp_path),
+        MODEL_DOWNLOAD_URL=f"{zoo.base_url}/default",
+        MODEL_AUTO_DOWNLOAD="false",
+    )
+
+    assert done.returncode == 3
+    assert "detectbot model download" in done.stderr
+    assert "downloading" not in done.stderr
+    assert not (tmp_path / "saved_model").exists()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 import numpy as np
@@ -161,22 +162,42 @@ async def test_slow_server_past_the_deadline_gives_timeout(
         assert len(await detector.detect(image)) > 0
 
 
-async def test_unknown_model_is_reported_at_start(tfserving_standin: TFServingStandIn) -> None:
-    with pytest.raises(ModelNotFound) as caught:
-        async with started(tfserving_standin, model_name="no_such_model"):
-            pass
-    assert "Servable not found for request: Latest(no_such_model)" in caught.value.detail
-    assert "MODEL_NAME" in caught.value.detail
+@pytest.mark.parametrize("state", ["absent", "loading"])
+async def test_server_without_the_model_yet_keeps_the_detector_up_until_it_serves(
+    tfserving_standin: TFServingStandIn,
+    image: npt.NDArray[np.uint8],
+    state: Literal["absent", "loading"],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tfserving_standin.model_state = state
+    caplog.set_level(logging.INFO, logger="bot.detection.tfserving")
+    async with started(tfserving_standin) as detector:
+        assert not await detector.healthy()
+        for _ in range(2):
+            with pytest.raises(DetectorUnavailable) as caught:
+                await detector.detect(image)
+            assert "Servable not found for request: Latest(detector)" in caught.value.detail
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1, warnings
+        assert "has no version of model 'detector' (MODEL_NAME) yet" in warnings[0]
+
+        tfserving_standin.model_state = "available"
+        assert await detector.healthy()
+        assert len(await detector.detect(image)) > 0
+        assert detector.info.version == str(tfserving_standin.version)
+        assert any("now serves model 'detector'" in r.getMessage() for r in caplog.records)
 
 
-async def test_model_gone_from_the_server_gives_model_not_found(
+async def test_model_gone_from_the_server_gives_unavailable(
     tfserving_detector: TFServingDetector,
     tfserving_standin: TFServingStandIn,
     image: npt.NDArray[np.uint8],
 ) -> None:
     tfserving_standin.model_name = "renamed"
-    with pytest.raises(ModelNotFound, match=r"Latest\(detector\)"):
+    with pytest.raises(DetectorUnavailable, match=r"Latest\(detector\)"):
         await tfserving_detector.detect(image)
+    tfserving_standin.model_name = "detector"
+    assert len(await tfserving_detector.detect(image)) > 0
 
 
 async def test_unknown_signature_is_reported_at_start(tfserving_standin: TFServingStandIn) -> None:
@@ -236,15 +257,15 @@ async def test_start_tolerates_a_server_that_is_not_up_yet(
 
 
 def _request(**changes: Any) -> Any:
+    """An official PredictRequest with one thing wrong, as the bot's client would send it."""
     request = predict_pb2.PredictRequest()
     request.model_spec.name = changes.get("model", "detector")
     request.model_spec.signature_name = changes.get("signature", "serving_default")
     if "version" in changes:
         request.model_spec.version.value = changes["version"]
     dtype = changes.get("dtype", np.uint8)
-    to_tensor_proto(
-        np.zeros((1, 8, 8, 3), dtype), into=request.inputs[changes.get("alias", "input_tensor")]
-    )
+    tensor = to_tensor_proto(np.zeros((1, 8, 8, 3), dtype))
+    request.inputs[changes.get("alias", "input_tensor")].ParseFromString(tensor.SerializeToString())
     request.output_filter.extend(changes.get("outputs", ["detection_scores"]))
     return request
 
@@ -256,13 +277,13 @@ def _request(**changes: Any) -> Any:
             {"model": "nope"},
             grpc.StatusCode.NOT_FOUND,
             "Servable not found for request: Latest(nope)",
-            ModelNotFound,
+            DetectorUnavailable,
         ),
         (
             {"version": 999},
             grpc.StatusCode.NOT_FOUND,
             "Servable not found for request: Specific(detector, 999)",
-            ModelNotFound,
+            DetectorUnavailable,
         ),
         (
             {"signature": "nope"},

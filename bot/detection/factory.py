@@ -1,4 +1,8 @@
-"""Choose the detector the settings ask for: TF Serving when an address is set, else in-process."""
+"""Choose the detector the settings ask for: TF Serving when an address is set, else in-process.
+
+Neither choice imports TensorFlow here: the TF Serving client never does, and the in-process
+detector imports it when it loads its model.
+"""
 
 from __future__ import annotations
 
@@ -19,5 +23,7 @@ def create_detector(settings: Settings) -> Detector:
             retries=settings.tfserving_retries,
         )
     from bot.detection.inprocess import InProcessDetector
+    from bot.model_download import fetch_default_model
 
-    return InProcessDetector(settings.model_path, settings.model_signature)
+    fetch = (lambda: fetch_default_model(settings)) if settings.model_auto_download else None
+    return InProcessDetector(settings.model_path, settings.model_signature, fetch_model=fetch)

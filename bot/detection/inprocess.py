@@ -2,13 +2,17 @@
 
 Loading and every inference run in worker threads, so the event loop never waits on TensorFlow.
 The model base dir is laid out as TF Serving expects (`<base>/<version>/saved_model.pb`) and the
-highest numeric version is loaded, as TF Serving does.
+highest numeric version is loaded, as TF Serving does. TensorFlow comes with the `inprocess` extra
+and is imported only here, when a model is loaded; without it, start-up fails with one line saying
+what to install. A detector given `fetch_model` calls it (in a worker thread) when the base dir
+holds no version yet, so a first run downloads its model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,35 @@ from bot.detection.errors import DetectorError, InvalidModelInput, ModelNotFound
 from bot.detection.types import Detections, ModelInfo
 
 log = logging.getLogger(__name__)
+
+INSTALL_HINT = (
+    "the in-process model needs TensorFlow: pip install 'detectx-bot[inprocess]' "
+    "(or set TFSERVING_ADDRESS to use TensorFlow Serving)"
+)
+
+
+class TensorFlowMissing(DetectorError):
+    """The in-process model was asked for in an install without the `inprocess` extra."""
+
+    kind = "tensorflow_missing"
+
+
+def import_tensorflow() -> Any:
+    """TensorFlow, or TensorFlowMissing with the one line that says what to install."""
+    try:
+        import tensorflow
+    except ImportError as exc:
+        if exc.name is not None and exc.name.split(".")[0] != "tensorflow":
+            raise
+        raise TensorFlowMissing(INSTALL_HINT) from None
+    return tensorflow
+
+
+def has_model(model_base_dir: Path) -> bool:
+    """Whether the base dir holds a numeric version directory (what would be loaded)."""
+    return model_base_dir.is_dir() and any(
+        p.is_dir() and p.name.isdigit() for p in model_base_dir.iterdir()
+    )
 
 
 def latest_version_dir(model_base_dir: Path) -> Path:
@@ -55,8 +88,7 @@ class LoadedModel:
 
     def run(self, batch: npt.NDArray[Any]) -> dict[str, npt.NDArray[Any]]:
         """Blocking signature call on a (1, H, W, 3) batch; returns every output as numpy."""
-        import tensorflow as tf
-
+        tf = import_tensorflow()
         result = self.function(**{self.info.input_name: tf.constant(batch)})
         return {name: tensor.numpy() for name, tensor in result.items()}
 
@@ -64,8 +96,7 @@ class LoadedModel:
 def load_model(model_base_dir: Path, signature: str, name: str | None = None) -> LoadedModel:
     """Load the newest version under `model_base_dir` (blocking: call it in a worker thread)."""
     version_dir = latest_version_dir(model_base_dir)
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     try:
         root = tf.saved_model.load(str(version_dir))
     except (OSError, ValueError, tf.errors.OpError) as exc:
@@ -119,11 +150,17 @@ class InProcessDetector:
     """`Detector` running a SavedModel in worker threads of this process."""
 
     def __init__(
-        self, model_base_dir: Path, signature: str = "serving_default", *, name: str | None = None
+        self,
+        model_base_dir: Path,
+        signature: str = "serving_default",
+        *,
+        name: str | None = None,
+        fetch_model: Callable[[], object] | None = None,
     ) -> None:
         self._model_base_dir = model_base_dir
         self._signature = signature
         self._name = name
+        self._fetch_model = fetch_model
         self._model: LoadedModel | None = None
 
     @classmethod
@@ -144,10 +181,15 @@ class InProcessDetector:
         return self._model.info
 
     async def start(self) -> None:
-        if self._model is None:
-            self._model = await asyncio.to_thread(
-                load_model, self._model_base_dir, self._signature, self._name
-            )
+        if self._model is not None:
+            return
+        if self._fetch_model is not None and not has_model(self._model_base_dir):
+            await asyncio.to_thread(import_tensorflow)
+            log.info("no model in %s yet: downloading one", self._model_base_dir)
+            await asyncio.to_thread(self._fetch_model)
+        self._model = await asyncio.to_thread(
+            load_model, self._model_base_dir, self._signature, self._name
+        )
 
     async def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
         model = self._model
@@ -167,8 +209,7 @@ class InProcessDetector:
 
 
 def _run(model: LoadedModel, batch: npt.NDArray[Any]) -> dict[str, npt.NDArray[Any]]:
-    import tensorflow as tf
-
+    tf = import_tensorflow()
     try:
         return model.run(batch)
     except (tf.errors.InvalidArgumentError, ValueError, TypeError) as exc:

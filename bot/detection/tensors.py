@@ -10,11 +10,12 @@ the last value repeats.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
+
+from bot.detection.tfserving_api import tensor_pb2, tensor_shape_pb2, types_pb2
 
 TensorProto = tensor_pb2.TensorProto
 
@@ -39,7 +40,9 @@ _NUMPY_OF: dict[int, np.dtype[Any]] = {
     types_pb2.DT_COMPLEX64: np.dtype(np.complex64),
     types_pb2.DT_COMPLEX128: np.dtype(np.complex128),
 }
-_DATATYPE_OF: dict[np.dtype[Any], int] = {v: k for k, v in _NUMPY_OF.items()}
+_DATATYPE_OF: dict[np.dtype[Any], types_pb2.DataType] = {
+    v: cast(types_pb2.DataType, k) for k, v in _NUMPY_OF.items()
+}
 
 # Which typed field holds each dtype (as in TensorFlow's tensor.cc ProtoHelper).
 _FIELD_OF: dict[int, str] = {

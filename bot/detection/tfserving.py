@@ -1,15 +1,25 @@
 """Detector that asks TensorFlow Serving over gRPC (PredictionService / ModelService).
 
-One `grpc.aio` channel lives as long as the detector. Every call carries a deadline; UNAVAILABLE
-is retried a bounded number of times with exponential backoff; gRPC status codes become the typed
-errors of `bot.detection.errors`. The request tensor is built from numpy directly and the response
-is read from whichever encoding the server chose, so no TensorFlow function runs per call.
+One `grpc.aio` channel lives as long as the detector. The address is any gRPC target
+(`host:port`, `dns:///name:port`, `ipv4:h1:p1,h2:p2`); calls are spread over every address with
+gRPC's `round_robin` policy, which only picks servers it is connected to, so a server that is
+down is skipped while others are up. Every call carries a deadline; UNAVAILABLE (and a server
+that does not have the model yet) is retried a bounded number of times with exponential
+backoff, each retry going to the next server; gRPC status codes become the typed errors of
+`bot.detection.errors`.
+
+A server that answers "Servable not found" (its model dir is still empty, or the model is still
+loading) does not stop the bot: `start()` says so in one log line, detections get
+DetectorUnavailable and `healthy()` is false until the model appears; the signature is learnt
+then. The messages are the bot's own (`bot.detection.tfserving_api`), so TensorFlow is never
+imported.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -17,13 +27,6 @@ from typing import Any, TypeVar
 import grpc
 import numpy as np
 import numpy.typing as npt
-from tensorflow_serving.apis import (
-    get_model_metadata_pb2,
-    get_model_status_pb2,
-    model_service_pb2_grpc,
-    predict_pb2,
-    prediction_service_pb2_grpc,
-)
 
 from bot.detection import outputs
 from bot.detection.errors import (
@@ -35,6 +38,13 @@ from bot.detection.errors import (
     ModelNotFound,
 )
 from bot.detection.tensors import TensorProtoError, dtype_name, from_tensor_proto, to_tensor_proto
+from bot.detection.tfserving_api import (
+    get_model_metadata_pb2,
+    get_model_status_pb2,
+    model_service_pb2_grpc,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
 from bot.detection.types import Detections, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -46,14 +56,24 @@ _BACKOFF_BASE_S = 0.1
 _BACKOFF_MAX_S = 2.0
 
 
-def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[tuple[str, int]]:
-    """Options of the one channel: room for big images, keepalive, quick reconnects.
+ROUND_ROBIN_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+_SERVABLE_NOT_FOUND = "Servable not found"
+_HEALTH_PROBES = 3
 
+
+def channel_options(
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+) -> list[tuple[str, int | str]]:
+    """Options of the one channel: round robin, room for big images, keepalive, quick reconnects.
+
+    `round_robin` connects to every address the target resolves to and sends each call to the
+    next connected one (gRPC's default, `pick_first`, would send everything to one server).
     gRPC's 4 MB default fails on images above ~1180x1180 (tensorflow/serving #288, #1382).
     Keepalive pings are sent only while calls are open (TF Serving's server refuses idle pings).
     Reconnect backoff is capped so a restarted server is found again within seconds.
     """
     return [
+        ("grpc.service_config", ROUND_ROBIN_SERVICE_CONFIG),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", 30_000),
@@ -66,14 +86,25 @@ def channel_options(max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> list[
     ]
 
 
+def servable_missing(exc: grpc.aio.AioRpcError) -> bool:
+    """TF Serving's answer while a model has no version loaded yet (empty dir, still loading)."""
+    return exc.code() == grpc.StatusCode.NOT_FOUND and _SERVABLE_NOT_FOUND in (exc.details() or "")
+
+
 def error_from_rpc(exc: grpc.aio.AioRpcError, what: str) -> DetectorError:
-    """Map a gRPC failure to the typed detector error; the detail keeps the server's words."""
+    """Map a gRPC failure to the typed detector error; the detail keeps the server's words.
+
+    "Servable not found" is DetectorUnavailable: the server is up but has no version of the model
+    (yet), and the person is told the detector is unavailable, as for a server that is down.
+    """
     code = exc.code()
     detail = f"{what}: {code.name if code else 'UNKNOWN'}: {exc.details() or ''}".rstrip(": ")
     if code == grpc.StatusCode.UNAVAILABLE or code == grpc.StatusCode.CANCELLED:
         return DetectorUnavailable(detail)
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return DetectorTimeout(detail)
+    if servable_missing(exc):
+        return DetectorUnavailable(detail)
     if code == grpc.StatusCode.NOT_FOUND:
         return ModelNotFound(detail)
     if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION):
@@ -81,8 +112,12 @@ def error_from_rpc(exc: grpc.aio.AioRpcError, what: str) -> DetectorError:
     return DetectorError(detail)
 
 
+def _retryable(exc: grpc.aio.AioRpcError) -> bool:
+    return exc.code() == grpc.StatusCode.UNAVAILABLE or servable_missing(exc)
+
+
 class TFServingDetector:
-    """`Detector` backed by a TF Serving model reached at `address` ("host:port", gRPC)."""
+    """`Detector` backed by a TF Serving model reached at `address` (any gRPC target)."""
 
     def __init__(
         self,
@@ -106,9 +141,10 @@ class TFServingDetector:
         self._input_dtype: np.dtype[Any] = np.dtype(np.uint8)
         self._metadata_pending = True
         self._metadata_warned = False
+        self._model_missing_logged = False
         self._channel: grpc.aio.Channel | None = None
-        self._predict_stub: prediction_service_pb2_grpc.PredictionServiceStub | None = None
-        self._model_stub: model_service_pb2_grpc.ModelServiceStub | None = None
+        self._predict_stub: Any = None
+        self._model_stub: Any = None
 
     @property
     def info(self) -> ModelInfo:
@@ -117,8 +153,9 @@ class TFServingDetector:
     async def start(self) -> None:
         """Open the channel and learn the signature from GetModelMetadata.
 
-        A server that is not reachable yet is tolerated: the contract names are used and metadata
-        is asked again before the next detection. An unknown model or signature raises.
+        A server that is not reachable yet, or has no version of the model yet, is tolerated:
+        metadata is asked again before the next detection. A model without the configured
+        signature, or with outputs the contract lacks, raises.
         """
         if self._channel is None:
             self._channel = grpc.aio.insecure_channel(
@@ -134,20 +171,31 @@ class TFServingDetector:
         self._channel = self._predict_stub = self._model_stub = None
 
     async def healthy(self) -> bool:
-        """True when ModelService reports a version of the model AVAILABLE (short deadline)."""
+        """True when a server reports a version of the model AVAILABLE (short deadlines).
+
+        Up to three probes, each going to the next server (round robin), so one server that is
+        down or still loading does not make a replica look unhealthy while another serves.
+        """
         if self._model_stub is None:
             return False
         request = get_model_status_pb2.GetModelStatusRequest()
         request.model_spec.name = self._info.name
-        try:
-            response = await self._model_stub.GetModelStatus(
-                request, timeout=self._health_timeout_s
-            )
-        except grpc.aio.AioRpcError as exc:
-            log.debug("TF Serving health check failed: %s", error_from_rpc(exc, "GetModelStatus"))
-            return False
         available = get_model_status_pb2.ModelVersionStatus.AVAILABLE
-        return any(s.state == available for s in response.model_version_status)
+        for _ in range(_HEALTH_PROBES):
+            try:
+                response = await self._model_stub.GetModelStatus(
+                    request, timeout=self._health_timeout_s
+                )
+            except grpc.aio.AioRpcError as exc:
+                log.debug(
+                    "TF Serving health check failed: %s", error_from_rpc(exc, "GetModelStatus")
+                )
+                if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    return False
+                continue
+            if any(s.state == available for s in response.model_version_status):
+                return True
+        return False
 
     async def detect(self, image: npt.NDArray[np.uint8]) -> Detections:
         batch = outputs.model_input(image)
@@ -156,7 +204,11 @@ class TFServingDetector:
         if self._metadata_pending:
             await self._refresh_metadata()
         request = self._predict_request(batch)
-        response = await self._call(self._predict_stub.Predict, request, "Predict")
+        try:
+            response = await self._call(self._predict_stub.Predict, request, "Predict")
+        except DetectorUnavailable:
+            self._metadata_pending = True
+            raise
         self._note_version(response.model_spec)
         try:
             arrays = {
@@ -179,17 +231,19 @@ class TFServingDetector:
         return request
 
     async def _call(self, method: Callable[..., Awaitable[_T]], request: Any, what: str) -> _T:
-        """One RPC with a deadline per attempt; UNAVAILABLE is retried with bounded backoff."""
+        """One RPC with a deadline per attempt; UNAVAILABLE and "Servable not found" are retried
+        with bounded backoff (round robin sends the retry to the next server)."""
         for attempt in range(1, self._retries + 1):
             try:
                 return await method(request, timeout=self._timeout_s)
             except grpc.aio.AioRpcError as exc:
-                if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt == self._retries:
+                if not _retryable(exc) or attempt == self._retries:
                     raise error_from_rpc(exc, f"{what} at {self.address}") from exc
                 delay = min(_BACKOFF_BASE_S * 2 ** (attempt - 1), _BACKOFF_MAX_S)
                 log.info(
-                    "TF Serving at %s unavailable (attempt %d/%d); retrying in %.2f s",
+                    "TF Serving at %s: %s (attempt %d/%d); retrying in %.2f s",
                     self.address,
+                    exc.code().name if exc.code() else "UNKNOWN",
                     attempt,
                     self._retries,
                     delay,
@@ -206,22 +260,40 @@ class TFServingDetector:
         try:
             response = await self._predict_stub.GetModelMetadata(request, timeout=self._timeout_s)
         except grpc.aio.AioRpcError as exc:
-            error = error_from_rpc(exc, f"GetModelMetadata at {self.address}")
-            if isinstance(error, ModelNotFound):
-                raise ModelNotFound(
-                    f"TF Serving at {self.address} has no model {self._info.name!r} "
-                    f"(MODEL_NAME): {exc.details()}"
-                ) from exc
-            if isinstance(error, DetectorUnavailable | DetectorTimeout):
-                if not self._metadata_warned:
-                    log.warning("%s; using the contract's tensor names for now", error.detail)
-                    self._metadata_warned = True
-                return
-            log.warning("%s; using the contract's tensor names", error.detail)
-            self._metadata_pending = False
+            self._metadata_failed(exc)
             return
         self._metadata_pending = False
         self._apply_metadata(response)
+        if self._model_missing_logged:
+            log.info("TF Serving at %s now serves model %r", self.address, self._info.name)
+            self._model_missing_logged = False
+
+    def _metadata_failed(self, exc: grpc.aio.AioRpcError) -> None:
+        """Log what keeps the signature unknown, once per outage; raise only for a bad config."""
+        error = error_from_rpc(exc, f"GetModelMetadata at {self.address}")
+        if servable_missing(exc):
+            if not self._model_missing_logged:
+                log.warning(
+                    "TF Serving at %s has no version of model %r (MODEL_NAME) yet: %s; "
+                    "photos get 'detector unavailable' until it is loaded",
+                    self.address,
+                    self._info.name,
+                    exc.details(),
+                )
+                self._model_missing_logged = True
+            return
+        if isinstance(error, ModelNotFound):
+            raise ModelNotFound(
+                f"TF Serving at {self.address} has no model {self._info.name!r} "
+                f"(MODEL_NAME): {exc.details()}"
+            ) from exc
+        if isinstance(error, DetectorUnavailable | DetectorTimeout):
+            if not self._metadata_warned:
+                log.warning("%s; using the contract's tensor names for now", error.detail)
+                self._metadata_warned = True
+            return
+        log.warning("%s; using the contract's tensor names", error.detail)
+        self._metadata_pending = False
 
     def _apply_metadata(self, response: get_model_metadata_pb2.GetModelMetadataResponse) -> None:
         version = (

@@ -56,6 +56,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(f"detector model: {_model_description()}")
 
 
+NO_NETWORK_ZOO = "http://127.0.0.1:9/tests-never-download-from-the-zoo"
+
+
+@pytest.fixture(autouse=True)
+def _no_model_downloads_from_the_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first run without a model downloads one; in tests that may only ever hit loopback."""
+    monkeypatch.setenv("MODEL_DOWNLOAD_URL", NO_NETWORK_ZOO)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path | None:
     return _shared_dir()

@@ -8,15 +8,19 @@ unknown output in `output_filter`. Outputs come in the typed `*_val` fields by d
 Serving's `AsProtoField` fills them, or in `tensor_content` when `use_tensor_content` is set.
 
 Knobs for failure tests: `latency_s` (delay before answering), `drop_outputs` (names left out of
-the response), `fail_next` (status codes answered before any real work, one per call), and
-`stop()` / `start()`, which bring the server down and back up on the same port.
+the response), `fail_next` (status codes answered before any real work, one per call),
+`model_state` ("available"; "absent": the model's base dir is still empty; "loading": a version
+is being loaded), and `stop()` / `start()`, which bring the server down and back up on the same
+port. Without an available version TF Serving keeps its port open and answers Predict and
+GetModelMetadata with NOT_FOUND "Servable not found", and GetModelStatus with NOT_FOUND (no
+versions yet) or the version in state LOADING.
 """
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 import numpy as np
@@ -95,6 +99,7 @@ class TFServingStandIn:
         self.use_tensor_content = False
         self.drop_outputs: set[str] = set()
         self.fail_next: list[tuple[grpc.StatusCode, str]] = []
+        self.model_state: Literal["available", "absent", "loading"] = "available"
         self.predict_calls = 0
         self.predicts_in_flight = 0
         self.max_predicts_in_flight = 0
@@ -140,7 +145,7 @@ class TFServingStandIn:
     # The service logic, shared by the servicers below.
 
     def check_model_spec(self, spec: Any) -> None:
-        if spec.name != self.model_name:
+        if spec.name != self.model_name or self.model_state != "available":
             raise _Abort(
                 grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({spec.name})"
             )
@@ -212,7 +217,7 @@ class TFServingStandIn:
         if not request.HasField("model_spec"):
             raise _Abort(grpc.StatusCode.INVALID_ARGUMENT, "Missing ModelSpec")
         spec = request.model_spec
-        if spec.name != self.model_name:
+        if spec.name != self.model_name or self.model_state == "absent":
             raise _Abort(
                 grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name}"
             )
@@ -224,7 +229,11 @@ class TFServingStandIn:
         response = get_model_status_pb2.GetModelStatusResponse()
         status = response.model_version_status.add()
         status.version = self.version
-        status.state = get_model_status_pb2.ModelVersionStatus.AVAILABLE
+        status.state = (
+            get_model_status_pb2.ModelVersionStatus.AVAILABLE
+            if self.model_state == "available"
+            else get_model_status_pb2.ModelVersionStatus.LOADING
+        )
         return response
 
     def _injected_failure(self) -> None:
