@@ -2,8 +2,10 @@
 
 python-telegram-bot's Updater confirms updates as soon as it fetched them (the next getUpdates
 carries the new offset) and keeps them in memory; a crash then loses them. Here the offset moves
-past an update only once it is committed to the inbox. While the database is down the same batch
-is stored again until it works (Telegram keeps it meanwhile).
+past an update only once it is committed to the inbox. While the database cannot store a batch,
+the batch is handled right here instead (`handle_directly`), and the offset moves past it only
+once it was handled: Telegram keeps it until then, so a crash meanwhile loses nothing (it is
+delivered again, the one case where a polled update may be answered twice).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, TelegramError
@@ -39,11 +41,13 @@ class Poller:
         inbox: Inbox,
         on_stored: Callable[[], None],
         *,
+        handle_directly: Callable[[Update], Awaitable[None]] | None = None,
         poll_timeout_s: int = POLL_TIMEOUT_S,
     ) -> None:
         self._bot = bot
         self._inbox = inbox
         self._on_stored = on_stored
+        self._handle_directly = handle_directly
         self._poll_timeout_s = poll_timeout_s
         self._offset: int | None = None
         self._task: asyncio.Task[None] | None = None
@@ -106,6 +110,11 @@ class Poller:
             except Exception as exc:
                 if self._stopping:
                     logger.warning("stopping: %d polled updates left to Telegram", len(rows))
+                    return
+                if self._handle_directly is not None:
+                    self._log_error("cannot store polled updates, handling them at once: %s", exc)
+                    await asyncio.gather(*(self._handle_directly(u) for u in updates))
+                    self._offset = max(u.update_id for u in updates) + 1
                     return
                 self._log_error("storing polled updates failed, retrying: %s", exc)
                 await asyncio.sleep(pause)

@@ -154,6 +154,11 @@ async def _start_receiving(
             drop_pending_updates=False,
         )
         return None
-    poller = Poller(application.bot, services.repository.inbox, worker.wake)
+    poller = Poller(
+        application.bot,
+        services.repository.inbox,
+        worker.wake,
+        handle_directly=application.process_update,
+    )
     await poller.start()
     return poller

@@ -107,7 +107,12 @@ class Worker:
     @property
     def busy(self) -> bool:
         """Holding any update or album right now."""
-        return bool(self._claiming or len(self._jobs) or self._albums)
+        return bool(len(self._jobs) or self._albums)
+
+    @property
+    def claiming(self) -> bool:
+        """A claim is under way (rows it takes are not held yet)."""
+        return self._claiming
 
     async def _release(self, jobs: list[Job]) -> None:
         if not jobs:

@@ -89,11 +89,17 @@ class RunningBot:
         await asyncio.wait_for(settle(), timeout)
 
     async def _worked_off(self) -> None:
-        """Until the inbox holds nothing due, every album is answered and the worker is idle."""
+        """Until the inbox holds nothing due, every album is answered and the worker is idle
+        (a database that is down holds nothing the worker could take)."""
         repository = self.repository
-        while (  # noqa: ASYNC110
-            self.worker.busy or await repository.inbox.due() or await repository.albums.unanswered()
-        ):
+        while True:
+            try:
+                due = await repository.inbox.due() + await repository.albums.unanswered()
+                claiming = self.worker.claiming
+            except Exception:
+                due, claiming = 0, False
+            if not due and not claiming and not self.worker.busy:
+                return
             await asyncio.sleep(0.02)
 
     async def stop(self) -> None:
@@ -158,7 +164,11 @@ async def start_polling_bot(settings: Settings, api: BotApiStandIn) -> RunningBo
     application = build_application(services, webhook=True)
     worker = Worker(application, services, idle_poll_s=0.05)
     poller = Poller(
-        application.bot, services.repository.inbox, worker.wake, poll_timeout_s=POLL_TIMEOUT_S
+        application.bot,
+        services.repository.inbox,
+        worker.wake,
+        handle_directly=application.process_update,
+        poll_timeout_s=POLL_TIMEOUT_S,
     )
     bot = RunningBot(application, services, api, settings, worker, poller)
     try:
