@@ -163,6 +163,8 @@ class Jobs:
 
     def __init__(self) -> None:
         self._jobs: dict[int, Job] = {}
+        self.stopping = False
+        """Set at shutdown: retries of a reply's record give up (the lease then decides)."""
 
     def add(self, job: Job) -> None:
         self._jobs[job.update_id] = job

@@ -86,6 +86,7 @@ class Worker:
     async def stop(self, timeout_s: float) -> None:
         """Stop claiming, release what waits for a slot, finish the rest, release leftovers."""
         self._stopping = True
+        self._jobs.stopping = True
         self._wakeup.set()
         claim_loop = self._tasks[0] if self._tasks else None
         if claim_loop is not None:

@@ -282,7 +282,7 @@ async def record_reply(
             return
         except Exception:
             database_error(services, "record_reply")
-            if job is None or time.monotonic() > deadline:
+            if job is None or services.jobs.stopping or time.monotonic() > deadline:
                 return
         await asyncio.sleep(pause)
         pause = min(pause * 2, 5.0)
