@@ -124,12 +124,13 @@ def build_application(services: Services, *, webhook: bool) -> AnyApplication:
 
 
 def register_handlers(application: AnyApplication) -> None:
-    application.add_handler(TypeHandler(Update, updates.track_update), group=-1)
+    application.add_handler(TypeHandler(Update, updates.track_update), group=-2)
 
     new = filters.UpdateType.MESSAGE
     application.add_handler(CommandHandler("start", start.start, filters=new))
     application.add_handler(CommandHandler("help", help.help_command, filters=new))
-    application.add_handler(feedback.feedback_conversation())
+    for handler, group in feedback.feedback_handlers():
+        application.add_handler(handler, group=group)
     application.add_handler(CommandHandler("detect", detect_command.detect_command, filters=new))
     application.add_handler(CommandHandler("settings", settings.settings_command, filters=new))
     application.add_handler(CommandHandler("history", history.history, filters=new))
@@ -156,10 +157,3 @@ def register_handlers(application: AnyApplication) -> None:
     application.add_handler(MessageHandler(fallback.PRIVATE_OTHER, fallback.other_message))
 
     application.add_error_handler(errors.on_error)
-
-
-async def drain(application: AnyApplication) -> None:
-    """Wait until pending albums are answered and every photo being worked on is finished."""
-    services: Services = application.bot_data[SERVICES_KEY]
-    await services.albums.flush()
-    await services.limiter.wait_idle()

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
     user_rate_limit_per_minute: int = Field(10, ge=1)
     album_quiet_s: float = Field(1.5, gt=0)
     feedback_wait_s: float = Field(600.0, gt=0)
+    user_hourly_limit: int = Field(200, ge=1)
+    feedback_hourly_limit: int = Field(20, ge=1)
+    worker_concurrency: int = Field(8, ge=1)
+    inbox_lease_s: float = Field(20.0, ge=1)
+    inbox_retention_s: float = Field(2 * 24 * 3600.0, ge=60)
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 

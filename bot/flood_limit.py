@@ -23,6 +23,8 @@ NOT_MESSAGES = frozenset(
         "answerCallbackQuery",
         "getChatMember",
         "getChatAdministrators",
+        "getUpdates",
+        "getFile",
     }
 )
 

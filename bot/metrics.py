@@ -93,6 +93,42 @@ class Metrics:
     def count_telegram_rate_limit(self, method: str) -> None:
         self.telegram_rate_limited.labels(method=method).inc()
 
+        self.inbox_backlog = Gauge(
+            "detectx_inbox_backlog",
+            "Updates stored in the inbox and not yet handled (all replicas).",
+            registry=self.registry,
+        )
+        self.inbox_oldest_pending_seconds = Gauge(
+            "detectx_inbox_oldest_pending_age_seconds",
+            "Age of the oldest update not yet handled, seconds (0 when none).",
+            registry=self.registry,
+        )
+        self.inbox_claims = Counter(
+            "detectx_inbox_claims",
+            "Inbox rows claimed by this replica.",
+            registry=self.registry,
+        )
+        self.inbox_takeovers = Counter(
+            "detectx_inbox_takeovers",
+            "Inbox rows claimed after the lease of another (dead) worker expired.",
+            registry=self.registry,
+        )
+        self.inbox_redeliveries = Counter(
+            "detectx_inbox_redeliveries",
+            "Inbox rows claimed again after another worker released them at shutdown.",
+            registry=self.registry,
+        )
+        self.inbox_pruned = Counter(
+            "detectx_inbox_pruned_rows",
+            "Done inbox rows deleted after the retention period.",
+            registry=self.registry,
+        )
+        self.webhook_refused = Counter(
+            "detectx_webhook_refused",
+            "Webhook calls answered 503 because the update could not be stored.",
+            registry=self.registry,
+        )
+
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of this registry and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -2,9 +2,11 @@
 
 `WEBHOOK_URL` is the full public URL Telegram posts to, path included (for example
 `https://bot.example.org/telegram`); the local server listens on `LISTEN_HOST:LISTEN_PORT` at
-`WEBHOOK_PATH`, and a reverse proxy maps the one onto the other. On SIGTERM or SIGINT the bot
-stops taking updates (polling stops; the webhook answers 503 so Telegram redelivers later),
-lets detections in flight finish and be recorded, then exits 0.
+`WEBHOOK_PATH`, and a reverse proxy maps the one onto the other. Received updates go to the
+inbox; this process's worker (like every replica's) works them off. On SIGTERM or SIGINT the bot
+stops taking updates (polling stops; the webhook answers 503 so Telegram redelivers later), gives
+back at once the updates that had not started, lets detections in flight finish and be recorded,
+then exits 0.
 """
 
 from __future__ import annotations
@@ -13,19 +15,19 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Coroutine
-from typing import Any
 
 from aiohttp import web
 from telegram import Update
 from telegram.error import TelegramError
 
-from bot.app import build_application, drain
+from bot.app import build_application
 from bot.config import Settings
 from bot.detection.errors import DetectorError
 from bot.labels import LabelMapError
+from bot.polling import Poller
 from bot.server import AnyApplication, create_web_app, stop_accepting_updates
 from bot.services import Services, create_services
+from bot.worker import Worker
 from db.errors import DatabaseUnavailable
 from db.migrate import upgrade
 from db.session import mask_url
@@ -93,33 +95,47 @@ async def serve(
     *,
     ready: asyncio.Event | None = None,
 ) -> None:
-    """Receive updates and serve HTTP until `stop` is set, then shut down gracefully.
+    """Receive updates, work them off and serve HTTP until `stop` is set, then shut down
+    gracefully.
 
     `ready` is set once the server listens and updates are being received (webhook registered or
     polling started). The caller owns `services` and closes them afterwards.
     """
     logger.info(_describe(settings))
-    application = build_application(services, webhook=settings.webhook_mode)
-    web_app = create_web_app(application, services, webhook=settings.webhook_mode)
+    application = build_application(services, webhook=True)
+    worker = Worker(application, services)
+    web_app = create_web_app(
+        application, services, webhook=settings.webhook_mode, on_stored=worker.wake
+    )
     web_runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
+    poller: Poller | None = None
     try:
         async with application:
             await application.start()
             try:
+                await worker.start()
                 await web_runner.setup()
                 site = web.TCPSite(web_runner, settings.listen_host, settings.listen_port)
                 await site.start()
-                await _start_receiving(settings, application)
-                logger.info("listening on %s:%s", settings.listen_host, settings.listen_port)
+                poller = await _start_receiving(settings, application, services, worker)
+                logger.info(
+                    "listening on %s:%s; worker %s",
+                    settings.listen_host,
+                    settings.listen_port,
+                    worker.name,
+                )
                 if ready is not None:
                     ready.set()
                 await stop.wait()
                 logger.info("stopping: finishing detections in flight")
-                await _stop_receiving(settings, application, web_app)
-                await _shut_down(application)
+                stop_accepting_updates(web_app)
+                if poller is not None:
+                    await poller.stop()
+                await worker.stop(SHUTDOWN_TIMEOUT_S)
             finally:
-                if application.updater is not None and application.updater.running:
-                    await application.updater.stop()
+                if poller is not None:
+                    await poller.stop()
+                await worker.stop(0)
                 if application.running:
                     await application.stop()
     finally:
@@ -127,7 +143,9 @@ async def serve(
     logger.info("stopped")
 
 
-async def _start_receiving(settings: Settings, application: AnyApplication) -> None:
+async def _start_receiving(
+    settings: Settings, application: AnyApplication, services: Services, worker: Worker
+) -> Poller | None:
     if settings.webhook_url is not None:
         await application.bot.set_webhook(
             url=settings.webhook_url,
@@ -135,34 +153,12 @@ async def _start_receiving(settings: Settings, application: AnyApplication) -> N
             allowed_updates=Update.ALL_TYPES,
             drop_pending_updates=False,
         )
-    else:
-        assert application.updater is not None
-        await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
-
-
-async def _stop_receiving(
-    settings: Settings, application: AnyApplication, web_app: web.Application
-) -> None:
-    if settings.webhook_url is not None:
-        stop_accepting_updates(web_app)
-    elif application.updater is not None and application.updater.running:
-        await application.updater.stop()
-
-
-async def _shut_down(application: AnyApplication) -> None:
-    """Drain in-flight detections and queued updates, within SHUTDOWN_TIMEOUT_S overall."""
-    deadline = asyncio.get_running_loop().time() + SHUTDOWN_TIMEOUT_S
-    await _until(drain(application), deadline, "detections in flight")
-    await _until(application.stop(), deadline, "queued updates")
-    await _until(drain(application), deadline, "detections started by queued updates")
-
-
-async def _until(step: Coroutine[Any, Any, None], deadline: float, what: str) -> None:
-    remaining = deadline - asyncio.get_running_loop().time()
-    if remaining <= 0:
-        step.close()
-        return
-    try:
-        await asyncio.wait_for(step, timeout=remaining)
-    except TimeoutError:
-        logger.error("shutdown: gave up waiting for %s after %g s", what, SHUTDOWN_TIMEOUT_S)
+        return None
+    poller = Poller(
+        application.bot,
+        services.repository.inbox,
+        worker.wake,
+        handle_directly=application.process_update,
+    )
+    await poller.start()
+    return poller

@@ -9,16 +9,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.albums import AlbumCollector
 from bot.config import Settings
 from bot.detection.detector import Detector
 from bot.detection.factory import create_model_catalog
 from bot.detection.models import ModelCatalog
 from bot.detection.pipeline import DetectionPipeline
+from bot.inbox import Jobs
 from bot.labels import LabelMap
 from bot.limiter import DetectionLimiter
 from bot.metrics import Metrics
-from bot.ratelimit import UserRateLimit
 from db.repository import Repository
 from db.session import create_engine, create_sessionmaker
 
@@ -41,12 +40,7 @@ class Services:
     labels: LabelMap
     limiter: DetectionLimiter
     models: ModelCatalog
-    user_rate: UserRateLimit = field(init=False)
-    albums: AlbumCollector = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.user_rate = UserRateLimit(self.settings.user_rate_limit_per_minute)
-        self.albums = AlbumCollector(self.settings.album_quiet_s)
+    jobs: Jobs = field(default_factory=Jobs)
 
     async def health(self) -> dict[str, object]:
         """State of the database and the detector, for /healthz."""
@@ -54,17 +48,32 @@ class Services:
             _check(self.repository.ping()), _check(self.detector.healthy())
         )
         info = self.detector.info
-        return {
+        health: dict[str, object] = {
             "database": "up" if database else "down",
             "detector": "up" if detector else "down",
             "model": info.name,
             "version": info.version,
         }
+        if database:
+            try:
+                backlog = await asyncio.wait_for(
+                    self.repository.inbox.backlog(), HEALTH_CHECK_TIMEOUT_S
+                )
+            except Exception:
+                logger.warning("reading the inbox backlog failed", exc_info=True)
+            else:
+                health["backlog"] = backlog.pending
+                health["oldest_pending_s"] = (
+                    round(backlog.oldest_pending_s, 1)
+                    if backlog.oldest_pending_s is not None
+                    else None
+                )
+                self.metrics.inbox_backlog.set(backlog.pending)
+                self.metrics.inbox_oldest_pending_seconds.set(backlog.oldest_pending_s or 0.0)
+        return health
 
     async def close(self) -> None:
-        """Stop background album work, close the detector, let late database writes land and
-        dispose of the engine."""
-        await self.albums.close()
+        """Close the detector, let late database writes land and dispose of the engine."""
         try:
             await self.models.close()
         finally:

@@ -20,3 +20,11 @@ class DuplicateDetection(Exception):
         self.message_id = message_id
         self.existing_id = existing_id
         super().__init__(f"chat {chat_id} message {message_id} already has a detection")
+
+
+class Forgotten(Exception):
+    """The person deleted their data (/forget) after this work began; nothing was stored."""
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        super().__init__(f"user {user_id} asked to be forgotten meanwhile")

@@ -26,7 +26,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from db.types import MYSQL_TABLE_OPTIONS, AutoId, CurrentTimestamp, UTCDateTime, utc_now
+from db.types import (
+    MYSQL_TABLE_OPTIONS,
+    AutoId,
+    CurrentTimestamp,
+    LongText,
+    UTCDateTime,
+    utc_now,
+)
 
 
 class Base(DeclarativeBase):
@@ -191,16 +198,67 @@ class Feedback(Base):
     updated_at: Mapped[datetime] = _created_at()
 
 
-class ProcessedUpdate(Base):
-    """A Telegram update id already handled; the primary key makes the claim atomic."""
+class InboxUpdate(Base):
+    """A Telegram update as received, until it is handled (then kept `done` for a retention period).
 
-    __tablename__ = "processed_updates"
+    The primary key is Telegram's update id, so a second copy of an update is a no-op insert.
+    A replica works on a row while it holds the lease (`lease_owner` until `lease_expires_at`);
+    a lease that expired belongs to a replica that died, and any replica may take the row over.
+    `fairness_key` (the chat) interleaves people in claim order; `reply_state` and
+    `reply_message_id` say whether the reply went out, so a takeover does not send it again.
+    """
+
+    __tablename__ = "inbox"
     __table_args__ = (
-        Index("ix_processed_updates_created", "created_at"),
+        Index("ix_inbox_state_available", "state", "available_at"),
+        Index("ix_inbox_state_done", "state", "done_at"),
+        Index("ix_inbox_user", "user_id"),
+        CheckConstraint("state IN ('pending', 'claimed', 'done')", name="ck_inbox_state"),
         MYSQL_TABLE_OPTIONS,
     )
 
     update_id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
+    payload: Mapped[str | None] = mapped_column(LongText)
+    received_at: Mapped[datetime] = _created_at()
+    available_at: Mapped[datetime] = _created_at()
+    state: Mapped[str] = mapped_column(String(8), nullable=False, server_default="pending")
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer(), nullable=False, server_default="0")
+    fairness_key: Mapped[int | None] = mapped_column(BigInteger())
+    user_id: Mapped[int | None] = mapped_column(BigInteger())
+    notice_sent: Mapped[bool] = mapped_column(Boolean(), nullable=False, server_default=false())
+    reply_state: Mapped[str | None] = mapped_column(String(8))
+    reply_message_id: Mapped[int | None] = mapped_column(BigInteger())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Album(Base):
+    """A media group being collected from its items (wherever they arrived), then answered once.
+
+    `quiet_until` moves forward with every item; once it has passed, one replica claims the album
+    with a lease, as for inbox rows, and answers all its items together.
+    """
+
+    __tablename__ = "albums"
+    __table_args__ = (
+        Index("ix_albums_state_quiet", "state", "quiet_until"),
+        Index("ix_albums_user", "user_id"),
+        CheckConstraint("state IN ('collecting', 'claimed', 'done')", name="ck_albums_state"),
+        MYSQL_TABLE_OPTIONS,
+    )
+
+    album_key: Mapped[str] = mapped_column(String(96), primary_key=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger(), nullable=False)
+    user_id: Mapped[int] = mapped_column(BigInteger(), nullable=False)
+    state: Mapped[str] = mapped_column(String(10), nullable=False, server_default="collecting")
+    quiet_until: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    available_at: Mapped[datetime] = _created_at()
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer(), nullable=False, server_default="0")
+    notice_sent: Mapped[bool] = mapped_column(Boolean(), nullable=False, server_default=false())
+    reply_state: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = _created_at()
 
 
@@ -219,3 +277,58 @@ class LanguageChoice(Base):
     owner_id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
     language: Mapped[str] = mapped_column(String(16), nullable=False)
     updated_at: Mapped[datetime] = _created_at()
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AlbumItem(Base):
+    """One message of an album: the update it came in, kept until the album is answered."""
+
+    __tablename__ = "album_items"
+    __table_args__ = (MYSQL_TABLE_OPTIONS,)
+
+    album_key: Mapped[str] = mapped_column(
+        String(96),
+        ForeignKey("albums.album_key", ondelete="CASCADE", name="fk_album_items_album"),
+        primary_key=True,
+    )
+    message_id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
+    update_id: Mapped[int] = mapped_column(BigInteger(), nullable=False)
+    payload: Mapped[str] = mapped_column(LongText, nullable=False)
+
+
+class FeedbackPrompt(Base):
+    """A bare /feedback waiting for the person's next message in that chat, until `expires_at`."""
+
+    __tablename__ = "feedback_prompts"
+    __table_args__ = (MYSQL_TABLE_OPTIONS,)
+
+    user_id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
+    chat_id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class PhotoAdmission(Base):
+    """One photo let through a person's limits; counted over the last minute and hour, by every
+    replica alike. Rows older than an hour only take space and are pruned."""
+
+    __tablename__ = "photo_admissions"
+    __table_args__ = (
+        Index("ix_photo_admissions_user_at", "user_id", "admitted_at"),
+        Index("ix_photo_admissions_at", "admitted_at"),
+        MYSQL_TABLE_OPTIONS,
+    )
+
+    id: Mapped[int] = mapped_column(AutoId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger(), nullable=False)
+    admitted_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class ForgottenUser(Base):
+    """When a person last had their data deleted (/forget): work that started before then must
+    not write anything about them afterwards."""
+
+    __tablename__ = "forgotten_users"
+    __table_args__ = (MYSQL_TABLE_OPTIONS,)
+
+    user_id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
+    forgotten_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)

@@ -74,6 +74,8 @@ class NewDetection:
     total_ms: float
     objects: Sequence[NewObject] = ()
     model_label: str | None = None
+    requested_at: datetime | None = None
+    """When the photo reached the bot; nothing is stored if the person /forgot since."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class FailedDetection:
     detail: str | None = None
     model_name: str | None = None
     model_label: str | None = None
+    requested_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -1,39 +1,36 @@
 """Everything the bot reads and writes, as async methods taking and returning plain values.
 
-Each method is one transaction in its own session, so concurrent handlers never share a
-session. A transaction that fails because MySQL dropped the connection (server restart,
-KILL, wait_timeout) or chose it as a deadlock victim is retried, up to three attempts in
-all, on a fresh connection after a short random pause.
+Each method is one transaction (see db.transactions for sessions and retries). The inbox of
+updates is `Repository.inbox` (db.inbox).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import random
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, cast
 
-from sqlalchemy import (
-    CursorResult,
-    Executable,
-    Table,
-    delete,
-    func,
-    insert,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy import Executable, Table, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.deadline import BoundedWaits
-from db.errors import DuplicateDetection
+from db.albums import Albums, forget_user_albums
+from db.errors import DuplicateDetection, Forgotten
+from db.inbox import Inbox, InboxLease, forget_user_updates, mark_done, mark_reply_sent
 from db.languages import LanguageRepository, forget_user_language
+from db.limits import Limits
 from db.model_stats import read_model_stats
-from db.models import Chat, DetectedObject, Detection, Feedback, ProcessedUpdate, User
+from db.models import (
+    Chat,
+    DetectedObject,
+    Detection,
+    Feedback,
+    FeedbackPrompt,
+    ForgottenUser,
+    PhotoAdmission,
+    User,
+)
+from db.prompts import FeedbackPrompts
 from db.records import (
     UNSET,
     ChatInfo,
@@ -48,6 +45,15 @@ from db.records import (
     UserInfo,
 )
 from db.stats import read_stats
+from db.transactions import (
+    Transactions,
+    chunks,
+    dialect,
+    inserted_id,
+    is_foreign_key_violation,
+    is_unique_violation,
+    rowcount,
+)
 from db.types import utc_now
 from db.upsert import insert_if_missing, upsert
 
@@ -64,29 +70,18 @@ __all__ = [
     "UserInfo",
 ]
 
-log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
 _users = cast(Table, User.__table__)
 _chats = cast(Table, Chat.__table__)
 _detections = cast(Table, Detection.__table__)
 _objects = cast(Table, DetectedObject.__table__)
 _feedback = cast(Table, Feedback.__table__)
-_processed = cast(Table, ProcessedUpdate.__table__)
+_forgotten = cast(Table, ForgottenUser.__table__)
+_prompts = cast(Table, FeedbackPrompt.__table__)
+_admissions = cast(Table, PhotoAdmission.__table__)
 
-_MYSQL_RETRYABLE = frozenset({1213, 2006, 2013, 2055})
-"""Deadlock victim; server gone away; lost connection during query / at handshake."""
-_ATTEMPTS = 3
-_CHAIN_DEPTH = 4
-_RETRY_PAUSE_S = 0.02
-"""Base of the random pause before a retry, so deadlocked peers do not collide again."""
-
-PROCESSED_UPDATES_KEEP = timedelta(days=2)
-"""Telegram redelivers an update for at most a day; older claims only take space."""
-_PRUNE_EVERY = 1024
 _ID_CHUNK = 500
-_PING_TIMEOUT_S = 5.0
+_PRUNE_BATCH = 500
+_PRUNE_BATCHES = 20
 
 
 class Repository:
@@ -100,16 +95,17 @@ class Repository:
     ) -> None:
         """`wait_timeout_s`: callers wait at most this long for one transaction, then get
         DatabaseTimeout while the transaction goes on in the background (see db.deadline)."""
-        self._sessionmaker = sessionmaker
-        self._waits = BoundedWaits(wait_timeout_s) if wait_timeout_s is not None else None
-        self._ping_waits = BoundedWaits(_PING_TIMEOUT_S)
+        self._tx = Transactions(sessionmaker, wait_timeout_s=wait_timeout_s)
+        self._transaction = self._tx.run
+        self.inbox = Inbox(self._tx)
+        self.limits = Limits(self._tx)
+        self.albums = Albums(self._tx)
+        self.prompts = FeedbackPrompts(self._tx)
         self.languages = LanguageRepository(self._transaction)
 
     async def finish_late_calls(self, timeout_s: float) -> None:
         """Let transactions that outlived their deadline finish (before the engine is disposed)."""
-        await self._ping_waits.drain(timeout_s)
-        if self._waits is not None:
-            await self._waits.drain(timeout_s)
+        await self._tx.finish_late_calls(timeout_s)
 
     async def upsert_user(self, user: UserInfo) -> bool:
         """Register or refresh a user from any update; True if the user is new.
@@ -118,43 +114,45 @@ class Repository:
 
         async def work(session: AsyncSession) -> bool:
             known = await session.scalar(select(_users.c.id).where(_users.c.id == user.id))
-            await session.execute(_user_upsert(_dialect(session), user))
+            await session.execute(_user_upsert(dialect(session), user))
             return known is None
 
         return await self._transaction(work)
 
     async def upsert_chat(self, chat: ChatInfo) -> None:
         async def work(session: AsyncSession) -> None:
-            await session.execute(_chat_upsert(_dialect(session), chat))
+            await session.execute(_chat_upsert(dialect(session), chat))
 
         await self._transaction(work)
 
-    async def register_update(
-        self, update_id: int, user: UserInfo | None, chat: ChatInfo | None
-    ) -> bool:
-        """Claim the update and register its sender and chat, in one transaction.
-
-        False when the update was claimed before (a copy): nothing else is written then."""
+    async def register_update(self, user: UserInfo | None, chat: ChatInfo | None) -> None:
+        """Register an update's sender and chat, in one transaction."""
+        if user is None and chat is None:
+            return
 
         async def work(session: AsyncSession) -> None:
-            dialect = _dialect(session)
-            try:
-                await session.execute(insert(_processed).values(update_id=update_id))
-            except IntegrityError as exc:
-                if _is_unique_violation(exc):
-                    raise _AlreadyClaimed from exc
-                raise
+            name = dialect(session)
             if user is not None:
-                await session.execute(_user_upsert(dialect, user))
+                await session.execute(_user_upsert(name, user))
             if chat is not None:
-                await session.execute(_chat_upsert(dialect, chat))
+                await session.execute(_chat_upsert(name, chat))
 
-        try:
-            await self._transaction(work)
-        except _AlreadyClaimed:
-            return False
-        await self._prune_now_and_then(update_id)
-        return True
+        await self._transaction(work)
+
+    async def housekeeping(self, inbox_retention: timedelta) -> int:
+        """Prune what only takes space: done inbox rows past `inbox_retention` (in small
+        batches), answered albums, photo admissions older than an hour, expired /feedback
+        prompts. Returns the inbox rows deleted."""
+        pruned = 0
+        for _ in range(_PRUNE_BATCHES):
+            deleted = await self.inbox.prune(inbox_retention, _PRUNE_BATCH)
+            pruned += deleted
+            if deleted < _PRUNE_BATCH:
+                break
+        await self.limits.prune()
+        await self.prompts.prune()
+        await self.albums.prune(inbox_retention)
+        return pruned
 
     async def get_chat_settings(self, chat_id: int) -> ChatSettings:
         async def work(session: AsyncSession) -> ChatSettings:
@@ -188,7 +186,7 @@ class Repository:
             if values:
                 await session.execute(
                     upsert(
-                        _dialect(session),
+                        dialect(session),
                         _chats,
                         {"id": chat_id},
                         {**values, "updated_at": utc_now()},
@@ -196,39 +194,6 @@ class Repository:
                     )
                 )
             return await _read_chat_settings(session, chat_id)
-
-        return await self._transaction(work)
-
-    async def claim_update(self, update_id: int) -> bool:
-        """True the first time an update id is seen, False for every later copy, across
-        restarts and processes (the primary key decides)."""
-
-        async def work(session: AsyncSession) -> None:
-            await session.execute(insert(_processed).values(update_id=update_id))
-
-        try:
-            await self._transaction(work)
-        except IntegrityError:
-            return False
-        await self._prune_now_and_then(update_id)
-        return True
-
-    async def _prune_now_and_then(self, update_id: int) -> None:
-        if update_id % _PRUNE_EVERY == 0:
-            try:
-                await self.prune_processed_updates()
-            except DBAPIError:
-                log.warning("pruning processed_updates failed", exc_info=True)
-
-    async def prune_processed_updates(self, older_than: timedelta = PROCESSED_UPDATES_KEEP) -> int:
-        """Forget update claims older than `older_than`; returns rows deleted. claim_update
-        calls this every 1024 update ids, so the table stays small without a scheduler."""
-        cutoff = utc_now() - older_than
-
-        async def work(session: AsyncSession) -> int:
-            return await _rowcount(
-                session, delete(_processed).where(_processed.c.created_at < cutoff)
-            )
 
         return await self._transaction(work)
 
@@ -274,12 +239,13 @@ class Repository:
             )
             return await work(session)
 
+        since = detection.requested_at
         try:
-            return await self._insert_with_user(detection.user_id, work)
+            return await self._insert_with_user(detection.user_id, work, since)
         except DuplicateDetection:
             pass
         try:
-            return await self._insert_with_user(detection.user_id, replace_failed)
+            return await self._insert_with_user(detection.user_id, replace_failed, since)
         except DuplicateDetection as duplicate:
 
             async def existing(session: AsyncSession) -> int | None:
@@ -311,25 +277,46 @@ class Repository:
         async def work(session: AsyncSession) -> int:
             return await _insert_detection(session, row)
 
-        return await self._insert_with_user(failed.user_id, work)
+        return await self._insert_with_user(failed.user_id, work, failed.requested_at)
 
-    async def set_reply_file_id(self, detection_id: int, file_id: str) -> None:
-        """Remember the Telegram file id of the annotated photo the bot sent back."""
+    async def record_reply(
+        self,
+        replies: Sequence[tuple[int, str]],
+        job: InboxLease | None = None,
+        reply_message_id: int | None = None,
+    ) -> bool:
+        """Remember the Telegram file ids of the annotated photos sent back (detection id, file
+        id) and, in the same transaction, that the update's reply went out and it is done.
+        False when the job's lease was lost meanwhile (the file ids are stored all the same)."""
 
-        async def work(session: AsyncSession) -> None:
-            await session.execute(
-                update(_detections)
-                .where(_detections.c.id == detection_id)
-                .values(reply_file_id=file_id)
-            )
+        async def work(session: AsyncSession) -> bool:
+            for detection_id, file_id in replies:
+                await session.execute(
+                    update(_detections)
+                    .where(_detections.c.id == detection_id)
+                    .values(reply_file_id=file_id)
+                )
+            if job is None:
+                return True
+            await mark_reply_sent(session, job.owner, job.update_id, reply_message_id)
+            return await mark_done(session, job.owner, job.update_id)
 
-        await self._transaction(work)
+        return await self._transaction(work)
 
-    async def add_feedback(self, user_id: int, text: str, detection_id: int | None = None) -> int:
+    async def add_feedback(
+        self,
+        user_id: int,
+        text: str,
+        detection_id: int | None = None,
+        *,
+        requested_at: datetime | None = None,
+    ) -> int:
         """Store a /feedback message; its id. A detection that no longer exists is dropped
-        from the row rather than losing the text."""
+        from the row rather than losing the text. Forgotten if the person used /forget after
+        `requested_at`."""
 
         async def work(session: AsyncSession) -> int:
+            await _refuse_if_forgotten(session, user_id, requested_at)
             await _ensure_user(session, user_id)
             linked = detection_id
             if linked is not None and not await _detection_exists(session, linked):
@@ -337,7 +324,7 @@ class Repository:
             result = await session.execute(
                 insert(_feedback).values(user_id=user_id, detection_id=linked, text=text)
             )
-            return _inserted_id(result)
+            return inserted_id(result)
 
         return await self._transaction(work)
 
@@ -356,7 +343,7 @@ class Repository:
             await _ensure_user(session, user_id)
             await session.execute(
                 upsert(
-                    _dialect(session), _feedback, key, {"rating": rating, "updated_at": utc_now()}
+                    dialect(session), _feedback, key, {"rating": rating, "updated_at": utc_now()}
                 )
             )
             return True
@@ -420,16 +407,25 @@ class Repository:
             ids = list(
                 (await session.execute(select(d.c.id).where(d.c.user_id == user_id))).scalars()
             )
-            deleted = await _rowcount(session, delete(f).where(f.c.user_id == user_id))
-            for chunk in _chunks(ids, _ID_CHUNK):
+            deleted = await rowcount(session, delete(f).where(f.c.user_id == user_id))
+            for chunk in chunks(ids, _ID_CHUNK):
                 await session.execute(
                     update(f).where(f.c.detection_id.in_(chunk)).values(detection_id=None)
                 )
-                deleted += await _rowcount(session, delete(o).where(o.c.detection_id.in_(chunk)))
-            deleted += await _rowcount(session, delete(d).where(d.c.user_id == user_id))
-            deleted += await _rowcount(session, delete(_chats).where(_chats.c.id == user_id))
+                deleted += await rowcount(session, delete(o).where(o.c.detection_id.in_(chunk)))
+            deleted += await rowcount(session, delete(d).where(d.c.user_id == user_id))
+            deleted += await rowcount(session, delete(_chats).where(_chats.c.id == user_id))
             deleted += await forget_user_language(session, user_id)
-            deleted += await _rowcount(session, delete(_users).where(_users.c.id == user_id))
+            deleted += await rowcount(session, delete(_users).where(_users.c.id == user_id))
+            await forget_person_elsewhere(session, user_id)
+            await session.execute(
+                upsert(
+                    dialect(session),
+                    _forgotten,
+                    {"user_id": user_id},
+                    {"forgotten_at": utc_now()},
+                )
+            )
             return deleted
 
         return await self._transaction(work)
@@ -457,57 +453,37 @@ class Repository:
         return await self._transaction(work)
 
     async def ping(self) -> bool:
-        """True when the database answers a trivial query within a few seconds. A ping past the
-        deadline is left to finish rather than cancelled (see db.deadline)."""
-
-        async def select_one() -> None:
-            async with self._sessionmaker() as session:
-                await session.execute(text("SELECT 1"))
-
-        try:
-            await self._ping_waits.call("ping", select_one())
-        except (DBAPIError, OSError, TimeoutError):
-            return False
-        return True
+        """True when the database answers a trivial query within a few seconds."""
+        return await self._tx.ping()
 
     async def _insert_with_user(
-        self, user_id: int, work: Callable[[AsyncSession], Awaitable[int]]
+        self,
+        user_id: int,
+        work: Callable[[AsyncSession], Awaitable[int]],
+        requested_at: datetime | None,
     ) -> int:
+        async def checked(session: AsyncSession) -> int:
+            await _refuse_if_forgotten(session, user_id, requested_at)
+            return await work(session)
+
         try:
-            return await self._transaction(work)
+            return await self._transaction(checked)
         except _UnknownUser:
 
             async def register(session: AsyncSession) -> None:
+                await _refuse_if_forgotten(session, user_id, requested_at)
                 await _ensure_user(session, user_id)
 
             await self._transaction(register)
-            return await self._transaction(work)
-
-    async def _transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        if self._waits is None:
-            return await self._retrying(work)
-        return await self._waits.call(work.__qualname__, self._retrying(work))
-
-    async def _retrying(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                async with self._sessionmaker() as session, session.begin():
-                    return await work(session)
-            except DBAPIError as exc:
-                if attempt == _ATTEMPTS or not _is_retryable(exc):
-                    raise
-                log.warning(
-                    "database connection lost or deadlocked, retrying (%d of %d): %s",
-                    attempt + 1,
-                    _ATTEMPTS,
-                    exc,
-                )
-            await asyncio.sleep(random.uniform(0.5, 1.5) * _RETRY_PAUSE_S * attempt)
-        raise AssertionError("unreachable")
+            return await self._transaction(checked)
 
 
-def _dialect(session: AsyncSession) -> str:
-    return session.get_bind().dialect.name
+async def forget_person_elsewhere(session: AsyncSession, user_id: int) -> None:
+    """What else the bot keeps about a person: update payloads, /feedback prompts, counts."""
+    await forget_user_updates(session, user_id)
+    await forget_user_albums(session, user_id)
+    await session.execute(delete(_prompts).where(_prompts.c.user_id == user_id))
+    await session.execute(delete(_admissions).where(_admissions.c.user_id == user_id))
 
 
 def _user_upsert(dialect: str, user: UserInfo) -> Executable:
@@ -533,12 +509,22 @@ async def _ensure_user(session: AsyncSession, user_id: int) -> None:
     if await session.scalar(select(_users.c.id).where(_users.c.id == user_id)) is not None:
         return
     await session.execute(
-        insert_if_missing(_dialect(session), _users, {"id": user_id, "chat_id": user_id})
+        insert_if_missing(dialect(session), _users, {"id": user_id, "chat_id": user_id})
     )
 
 
-class _AlreadyClaimed(Exception):
-    """register_update found the update id claimed before."""
+async def _refuse_if_forgotten(
+    session: AsyncSession, user_id: int, requested_at: datetime | None
+) -> None:
+    """Forgotten when the person's data was deleted after `requested_at` (work that was already
+    running when they sent /forget must not bring anything back)."""
+    if requested_at is None:
+        return
+    forgotten_at = await session.scalar(
+        select(_forgotten.c.forgotten_at).where(_forgotten.c.user_id == user_id)
+    )
+    if forgotten_at is not None and forgotten_at >= requested_at:
+        raise Forgotten(user_id)
 
 
 class _UnknownUser(Exception):
@@ -553,7 +539,7 @@ async def _insert_detection(session: AsyncSession, row: dict[str, Any]) -> int:
     try:
         return await _insert_detection_row(session, row)
     except IntegrityError as exc:
-        if _is_foreign_key_violation(exc):
+        if is_foreign_key_violation(exc):
             raise _UnknownUser from exc
         raise
 
@@ -562,10 +548,10 @@ async def _insert_detection_row(session: AsyncSession, row: dict[str, Any]) -> i
     try:
         result = await session.execute(insert(_detections).values(**row))
     except IntegrityError as exc:
-        if _is_unique_violation(exc):
+        if is_unique_violation(exc):
             raise DuplicateDetection(row["chat_id"], row["message_id"]) from exc
         raise
-    return _inserted_id(result)
+    return inserted_id(result)
 
 
 async def _detection_exists(
@@ -612,49 +598,3 @@ def _object_rows(detection_id: int, objects: Sequence[NewObject]) -> list[dict[s
         }
         for obj in objects
     ]
-
-
-async def _rowcount(session: AsyncSession, statement: Executable) -> int:
-    result = await session.execute(statement)
-    return cast(CursorResult[Any], result).rowcount
-
-
-def _inserted_id(result: Any) -> int:
-    key = cast(CursorResult[Any], result).inserted_primary_key
-    if key is None or key[0] is None:
-        raise RuntimeError("the database did not report the new row's id")
-    return int(key[0])
-
-
-def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _mysql_errno(exc: DBAPIError) -> int | None:
-    args = getattr(exc.orig, "args", ())
-    return args[0] if args and isinstance(args[0], int) else None
-
-
-def _is_retryable(exc: DBAPIError) -> bool:
-    """A lost connection or a deadlock, also when it surfaces as the error that followed it
-    (MySQL rolls back the whole transaction of a deadlock victim, so the next statement,
-    e.g. ROLLBACK TO SAVEPOINT, fails with 1305 "savepoint does not exist")."""
-    seen: BaseException | None = exc
-    for _ in range(_CHAIN_DEPTH):
-        if seen is None:
-            break
-        if isinstance(seen, DBAPIError) and (
-            seen.connection_invalidated or _mysql_errno(seen) in _MYSQL_RETRYABLE
-        ):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _is_foreign_key_violation(exc: IntegrityError) -> bool:
-    return _mysql_errno(exc) in (1216, 1452) or "FOREIGN KEY constraint failed" in str(exc.orig)
-
-
-def _is_unique_violation(exc: IntegrityError) -> bool:
-    return _mysql_errno(exc) == 1062 or "UNIQUE constraint failed" in str(exc.orig)

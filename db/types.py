@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Integer
+from sqlalchemy import BigInteger, DateTime, Dialect, Integer, Text
 from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -14,6 +14,9 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 AutoId = BigInteger().with_variant(Integer(), "sqlite")
 """BIGINT surrogate keys; SQLite only autoincrements an INTEGER PRIMARY KEY."""
+
+LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+"""Raw Telegram updates: up to the webhook's 1 MiB, past MySQL TEXT's 64 KiB."""
 
 MYSQL_TABLE_OPTIONS: dict[str, Any] = {
     "mysql_engine": "InnoDB",

@@ -44,4 +44,6 @@ async def detect_command(update: Update, context: Context) -> None:
         tr = await update_translator(update, context)
         await reply_text(context.bot, message, tr.gettext(NOT_A_REPLY_TEXT))
         return
-    await detect_and_reply(context.bot, get_services(context), target, message.from_user)
+    services = get_services(context)
+    job = services.jobs.of(update)
+    await detect_and_reply(context.bot, services, target, message.from_user, job=job)

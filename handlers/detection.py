@@ -7,8 +7,11 @@ stops the person from getting their image.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -22,10 +25,12 @@ from bot.detection.summary import caption
 from bot.detection.types import DetectionResult
 from bot.i18n import N_, Translator
 from bot.identity import requester_of
+from bot.inbox import Work
 from bot.log_context import bind_log_context
 from bot.services import Services
-from db.errors import DuplicateDetection
+from db.errors import DuplicateDetection, Forgotten
 from db.records import ChatSettings, FailedDetection, NewDetection, NewObject
+from db.types import utc_now
 from handlers.common import database_error, reply_parameters, reply_text, send_with_retry
 from handlers.language import translator_for
 from handlers.rating import rating_keyboard
@@ -38,10 +43,15 @@ IMAGE_SUFFIXES = frozenset(
 GENERIC_MIME_TYPES = frozenset({"application/octet-stream", "binary/octet-stream"})
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
+RECORD_REPLY_PAUSE_S = 0.5
+RECORD_REPLY_PATIENCE_S = 300.0
+"""A reply that went out is recorded even through a database outage of a few minutes: until it
+is, a takeover would send it again."""
+
 QUEUED_TEXT = N_("Lots of photos right now: yours is queued, I'll answer shortly.")
-RATE_LIMITED_TEXT = N_(
-    "You're sending photos faster than I can look at them. "
-    "Please wait a minute and send that one again."
+HOURLY_CAP_TEXT = N_(
+    "You've sent as many photos as I take in an hour. Please come back in {minutes} min "
+    "(at {at} UTC) and send this one again."
 )
 DOWNLOAD_FAILED_TEXT = N_("I couldn't download that file from Telegram. Please send it again.")
 
@@ -142,9 +152,12 @@ async def detect(
     requester: User,
     wanted: ChatSettings,
     tr: Translator,
+    job: Work | None = None,
 ) -> Outcome:
     """Download and detect the image of `message` with the chat's settings `wanted`, and record
-    the attempt (ok or failed); a queue notice is written with `tr`.
+    the attempt (ok or failed). The download waits for a detection slot, so a queue of photos
+    holds no image bytes; waiting longer than QUEUE_NOTICE_S gets one "queued" notice per job,
+    written with `tr`.
 
     Never raises for bad input or a failing detector or database: the outcome carries the error.
     """
@@ -157,19 +170,32 @@ async def detect(
     source: ImageSource | None = None
     try:
         source = image_source(message)
-        data = await _download(bot, source, settings.max_file_bytes)
         min_score = wanted.threshold(settings.min_score)
 
         async def on_queued() -> None:
-            await _notify_queued(bot, message, tr)
+            if job is None or not job.notice_sent:
+                if job is not None:
+                    job.notice_sent = True
+                await _notify_queued(bot, message, tr)
 
-        async with services.limiter.slot(notice_after=settings.queue_notice_s, on_queued=on_queued):
-            outcome.result = await services.pipeline.run(
-                data,
-                min_score=min_score,
-                classes=wanted.class_filter or None,
-                route=outcome.route,
-            )
+        if job is not None:
+            job.waiting_for_slot = True
+        try:
+            async with services.limiter.slot(
+                notice_after=settings.queue_notice_s, on_queued=on_queued
+            ):
+                if job is not None:
+                    job.waiting_for_slot = False
+                data = await _download(bot, source, settings.max_file_bytes)
+                outcome.result = await services.pipeline.run(
+                    data,
+                    min_score=min_score,
+                    classes=wanted.class_filter or None,
+                    route=outcome.route,
+                )
+        finally:
+            if job is not None:
+                job.waiting_for_slot = False
     except DetectionError as exc:
         outcome.error = exc
     except TelegramError as exc:
@@ -178,15 +204,20 @@ async def detect(
     except Exception as exc:
         logger.exception("detecting chat %s message %s failed", message.chat_id, message.message_id)
         outcome.error = InternalError(f"{type(exc).__name__}: {exc}")
-    await _record(services, outcome, requester, source)
+    await _record(services, outcome, requester, source, job)
     return outcome
 
 
 async def _record(
-    services: Services, outcome: Outcome, requester: User, source: ImageSource | None
+    services: Services,
+    outcome: Outcome,
+    requester: User,
+    source: ImageSource | None,
+    job: Work | None,
 ) -> None:
     message = outcome.message
     metrics = services.metrics
+    requested_at = job.received_at if job is not None else None
     if outcome.error is not None:
         route = outcome.route if isinstance(outcome.error, DetectorError) else None
         metrics.detections.labels(status="failed").inc()
@@ -202,9 +233,12 @@ async def _record(
             detail=outcome.error.detail[:500],
             model_name=route.name if route else None,
             model_label=route.version_label if route else None,
+            requested_at=requested_at,
         )
         try:
             await services.repository.record_failed_detection(failed)
+        except Forgotten:
+            logger.info("user %s used /forget meanwhile; failure not stored", requester.id)
         except DuplicateDetection:
             logger.info(
                 "chat %s message %s already has a detection; failure not stored",
@@ -232,9 +266,12 @@ async def _record(
         inference_ms=result.inference_ms,
         total_ms=result.total_ms,
         objects=[NewObject(o.class_id, o.label, o.score, o.box) for o in result.objects],
+        requested_at=requested_at,
     )
     try:
         outcome.detection_id = await services.repository.record_detection(detection)
+    except Forgotten:
+        logger.info("user %s used /forget meanwhile; detection not stored", requester.id)
     except DuplicateDetection as duplicate:
         logger.info("chat %s message %s detected again", message.chat_id, message.message_id)
         outcome.detection_id = duplicate.existing_id
@@ -243,13 +280,59 @@ async def _record(
     bind_log_context(detection_id=outcome.detection_id)
 
 
-async def store_reply_file_id(services: Services, detection_id: int | None, sent: Message) -> None:
-    if detection_id is None or not sent.photo:
+async def record_reply(
+    services: Services,
+    job: Work | None,
+    replies: list[tuple[int | None, Message]],
+    reply_message_id: int | None,
+) -> None:
+    """After the reply went out: the annotated photos' file ids, and (same transaction) the job
+    marked as answered and done, so a takeover never sends it again."""
+    files = [
+        (detection_id, sent.photo[-1].file_id)
+        for detection_id, sent in replies
+        if detection_id is not None and sent.photo
+    ]
+    if not files and job is None:
+        return
+    lease = job.inbox_lease if job is not None else None
+    pause = RECORD_REPLY_PAUSE_S
+    deadline = time.monotonic() + RECORD_REPLY_PATIENCE_S
+    while True:
+        try:
+            if await services.repository.record_reply(files, lease, reply_message_id) and lease:
+                assert job is not None
+                job.finished = True
+            elif job is not None and lease is None:
+                await job.reply_sent(reply_message_id)
+            return
+        except Exception:
+            database_error(services, "record_reply")
+            if job is None or services.jobs.stopping or time.monotonic() > deadline:
+                return
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 5.0)
+
+
+async def sending_reply(job: Work | None) -> None:
+    """Just before a reply goes out: a takeover after this point may answer twice."""
+    if job is None:
         return
     try:
-        await services.repository.set_reply_file_id(detection_id, sent.photo[-1].file_id)
+        await job.reply_sending()
     except Exception:
-        database_error(services, "set_reply_file_id")
+        logger.warning("could not mark the reply to %s as being sent", job)
+
+
+async def reply_once(
+    services: Services, job: Work | None, send: Callable[[], Awaitable[Message | None]]
+) -> Message | None:
+    """Send a text reply that finishes the job, marked before and after like a photo."""
+    await sending_reply(job)
+    sent = await send()
+    if sent is not None:
+        await record_reply(services, job, [], sent.message_id)
+    return sent
 
 
 async def detect_and_reply(
@@ -258,35 +341,73 @@ async def detect_and_reply(
     message: Message,
     requester: User,
     wanted: ChatSettings | None = None,
+    job: Work | None = None,
 ) -> None:
-    """The whole answer to one photo: rate limit, chat action, detection, reply, record.
+    """The whole answer to one photo: limits, chat action, detection, reply, record.
     `wanted`: the chat's settings when the caller already read them."""
     tr = await translator_for(services, requester, message.chat)
     try:
         image_source(message)
     except NotAnImage as exc:
         services.metrics.errors.labels(kind=exc.kind).inc()
-        await reply_text(bot, message, tr.gettext(exc.user_message))
+        refusal = tr.gettext(exc.user_message)
+        await reply_once(services, job, lambda: reply_text(bot, message, refusal))
         return
-    if not await within_rate_limit(bot, services, message, requester, tr):
+    if not await admit(bot, services, message, requester, 1, job, tr):
         return
     async with services.limiter.job():
         await show_uploading(bot, message.chat_id)
         if wanted is None:
             wanted = await chat_settings(services, message.chat_id)
-        outcome = await detect(bot, services, message, requester, wanted, tr)
-        await reply_with_outcome(bot, services, outcome, tr)
+        outcome = await detect(bot, services, message, requester, wanted, tr, job)
+        await reply_with_outcome(bot, services, outcome, tr, job)
 
 
-async def within_rate_limit(
-    bot: Bot, services: Services, message: Message, requester: User, tr: Translator
+async def admit(
+    bot: Bot,
+    services: Services,
+    message: Message,
+    requester: User,
+    photos: int,
+    job: Work | None,
+    tr: Translator,
 ) -> bool:
-    """The per-person rate limit (anonymous senders count per chat); over it, asked to slow down."""
+    """The per-person limits (anonymous senders count per chat), counted in the database for
+    every replica. Over the short-term rate the update waits in the inbox (one "queued"
+    notice); over the hourly cap the person is told when to come back. True: go ahead now."""
+    settings = services.settings
     identity = requester_of(message)
-    if services.user_rate.allow(identity.key if identity is not None else requester.id):
+    try:
+        admission = await services.repository.limits.admit_photos(
+            identity.key if identity is not None else requester.id,
+            photos,
+            per_minute=settings.user_rate_limit_per_minute,
+            per_hour=settings.user_hourly_limit,
+        )
+    except Exception:
+        database_error(services, "admit_photos")
         return True
-    services.metrics.errors.labels(kind="user_rate_limited").inc()
-    await reply_text(bot, message, tr.gettext(RATE_LIMITED_TEXT))
+    if admission.admitted:
+        return True
+    if admission.wait_until is not None:
+        if job is None:
+            return True
+        services.metrics.errors.labels(kind="user_rate_deferred").inc()
+        if not job.notice_sent:
+            job.notice_sent = True
+            await _notify_queued(bot, message, tr)
+        try:
+            await job.defer(admission.wait_until)
+        except Exception:
+            database_error(services, "deferring an update")
+        return not job.deferred
+    assert admission.retry_at is not None
+    services.metrics.errors.labels(kind="user_hourly_cap").inc()
+    minutes = max(1, math.ceil((admission.retry_at - utc_now()).total_seconds() / 60))
+    text = tr.gettext(HOURLY_CAP_TEXT).format(
+        minutes=tr.number(minutes), at=admission.retry_at.strftime("%H:%M")
+    )
+    await reply_once(services, job, lambda: reply_text(bot, message, text))
     return False
 
 
@@ -308,11 +429,12 @@ def outcome_text(outcome: Outcome, tr: Translator) -> str:
 
 
 async def reply_with_outcome(
-    bot: Bot, services: Services, outcome: Outcome, tr: Translator
+    bot: Bot, services: Services, outcome: Outcome, tr: Translator, job: Work | None = None
 ) -> None:
     message = outcome.message
     if outcome.result is None:
-        await reply_text(bot, message, outcome_text(outcome, tr))
+        text = outcome_text(outcome, tr)
+        await reply_once(services, job, lambda: reply_text(bot, message, text))
         return
     result = outcome.result
     markup = (
@@ -320,6 +442,7 @@ async def reply_with_outcome(
         if outcome.detection_id is not None
         else None
     )
+    await sending_reply(job)
     sent = await send_with_retry(
         lambda: bot.send_photo(
             message.chat_id,
@@ -333,4 +456,4 @@ async def reply_with_outcome(
     )
     services.metrics.total_seconds.observe(time.perf_counter() - outcome.started)
     if sent is not None:
-        await store_reply_file_id(services, outcome.detection_id, sent)
+        await record_reply(services, job, [(outcome.detection_id, sent)], sent.message_id)

@@ -1,18 +1,27 @@
-"""/feedback <text>, or /feedback and then the next message (a conversation that /cancel ends)."""
+"""/feedback <text>, or /feedback and then the next message (/cancel stops waiting).
+
+The waiting state is a database row with an expiry (FEEDBACK_WAIT_S), so the next message is
+taken as feedback by whichever replica receives it. `/feedback <text>` is always recorded,
+whatever an earlier bare /feedback left behind. Feedback is capped per person and hour.
+"""
 
 from __future__ import annotations
 
-import time
+from datetime import datetime, timedelta
 
 from telegram import Update
-from telegram.ext import CommandHandler, ConversationHandler, MessageHandler, filters
+from telegram.ext import ApplicationHandlerStop, CommandHandler, MessageHandler, filters
 
 from bot.i18n import N_
+from db.errors import Forgotten
+from db.types import utc_now
 from handlers.common import Context, database_error, get_services, reply_text
 from handlers.language import update_translator
 
-WAITING_FOR_TEXT = 1
 MAX_FEEDBACK_CHARS = 4000
+FOLLOW_UP_GROUP = -1
+"""Runs before the other handlers, so the answer to a bare /feedback is not taken as a photo
+caption or a chat message; anything else carries on to them."""
 
 ASK_TEXT = N_("What would you like to tell us? Send it as one message, or /cancel.")
 THANKS_TEXT = N_("Thanks for your feedback!")
@@ -21,8 +30,10 @@ EXPIRED_TEXT = N_(
     "That came long after /feedback, so I didn't send it as feedback. "
     "Send /feedback again if you meant it."
 )
-ASKED_AT_KEY = "feedback_asked_at"
 FAILED_TEXT = N_("Sorry, I couldn't save that right now. Please try again later.")
+CAPPED_TEXT = N_(
+    "Thanks, that's a lot of feedback for one hour! Please send more in {minutes} min."
+)
 
 
 async def _save(update: Update, context: Context, text: str) -> None:
@@ -32,8 +43,25 @@ async def _save(update: Update, context: Context, text: str) -> None:
         return
     services = get_services(context)
     tr = await update_translator(update, context)
+    job = services.jobs.of(update)
     try:
-        await services.repository.add_feedback(user.id, text[:MAX_FEEDBACK_CHARS])
+        again_at = await services.repository.limits.feedback_allowed(
+            user.id, services.settings.feedback_hourly_limit
+        )
+        if again_at is not None:
+            await reply_text(
+                context.bot,
+                message,
+                tr.gettext(CAPPED_TEXT).format(minutes=tr.number(_minutes(again_at))),
+            )
+            return
+        await services.repository.add_feedback(
+            user.id,
+            text[:MAX_FEEDBACK_CHARS],
+            requested_at=job.received_at if job is not None else None,
+        )
+    except Forgotten:
+        return
     except Exception:
         database_error(services, "add_feedback")
         await reply_text(context.bot, message, tr.gettext(FAILED_TEXT))
@@ -41,59 +69,79 @@ async def _save(update: Update, context: Context, text: str) -> None:
     await reply_text(context.bot, message, tr.gettext(THANKS_TEXT))
 
 
-async def feedback_command(update: Update, context: Context) -> int:
+def _minutes(at: datetime) -> int:
+    return max(1, int((at - utc_now()).total_seconds() // 60) + 1)
+
+
+async def feedback_command(update: Update, context: Context) -> None:
     message = update.effective_message
-    if message is None:
-        return ConversationHandler.END
+    user = update.effective_user
+    if message is None or user is None:
+        return
+    services = get_services(context)
+    tr = await update_translator(update, context)
     text = " ".join(context.args or ()).strip()
+    try:
+        if text:
+            await services.repository.prompts.cancel(user.id, message.chat_id)
+        else:
+            wait = timedelta(seconds=services.settings.feedback_wait_s)
+            await services.repository.prompts.ask(user.id, message.chat_id, wait)
+    except Exception:
+        database_error(services, "feedback prompt")
+        if not text:
+            await reply_text(context.bot, message, tr.gettext(FAILED_TEXT))
+            return
     if text:
         await _save(update, context, text)
-        return ConversationHandler.END
-    tr = await update_translator(update, context)
-    await reply_text(context.bot, message, tr.gettext(ASK_TEXT))
-    if context.user_data is not None:
-        context.user_data[ASKED_AT_KEY] = time.monotonic()
-    return WAITING_FOR_TEXT
+    else:
+        await reply_text(context.bot, message, tr.gettext(ASK_TEXT))
 
 
-async def feedback_text(update: Update, context: Context) -> int:
-    """The message after a bare /feedback, unless it came after FEEDBACK_WAIT_S: then the person
-    has moved on, and is told their message was not taken as feedback."""
+async def feedback_text(update: Update, context: Context) -> None:
+    """A text message: feedback when the sender's bare /feedback waits for it in this chat
+    (told it came too late after FEEDBACK_WAIT_S); otherwise the other handlers see it."""
     message = update.effective_message
-    if message is None or not message.text:
-        return ConversationHandler.END
-    asked_at = context.user_data.pop(ASKED_AT_KEY, None) if context.user_data is not None else None
-    wait_s = get_services(context).settings.feedback_wait_s
-    if asked_at is not None and time.monotonic() - asked_at > wait_s:
+    user = update.effective_user
+    if message is None or user is None or not message.text:
+        return
+    services = get_services(context)
+    try:
+        prompt = await services.repository.prompts.take(user.id, message.chat_id)
+    except Exception:
+        database_error(services, "reading the feedback prompt")
+        return
+    if prompt is None:
+        return
+    if prompt.expired:
         tr = await update_translator(update, context)
         await reply_text(context.bot, message, tr.gettext(EXPIRED_TEXT))
-        return ConversationHandler.END
-    await _save(update, context, message.text)
-    return ConversationHandler.END
+    else:
+        await _save(update, context, message.text)
+    raise ApplicationHandlerStop
 
 
-async def cancel(update: Update, context: Context) -> int:
-    if update.effective_message is not None:
-        tr = await update_translator(update, context)
-        await reply_text(context.bot, update.effective_message, tr.gettext(CANCELLED_TEXT))
-    return ConversationHandler.END
+async def cancel(update: Update, context: Context) -> None:
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None:
+        return
+    services = get_services(context)
+    try:
+        await services.repository.prompts.cancel(user.id, message.chat_id)
+    except Exception:
+        database_error(services, "cancelling the feedback prompt")
+    tr = await update_translator(update, context)
+    await reply_text(context.bot, message, tr.gettext(CANCELLED_TEXT))
 
 
-def feedback_conversation() -> ConversationHandler[Context]:
-    """Per user and per chat: in a group, only the person who typed /feedback is listened to."""
-    return ConversationHandler(
-        entry_points=[
-            CommandHandler("feedback", feedback_command, filters=filters.UpdateType.MESSAGE)
-        ],
-        states={
-            WAITING_FOR_TEXT: [
-                MessageHandler(
-                    filters.UpdateType.MESSAGE & filters.TEXT & ~filters.COMMAND, feedback_text
-                )
-            ],
-        },
-        fallbacks=[CommandHandler("cancel", cancel)],
-        per_user=True,
-        per_chat=True,
-        name="feedback",
-    )
+def feedback_handlers() -> list[
+    tuple[CommandHandler[Context, None] | MessageHandler[Context, None], int]
+]:
+    """(handler, group) pairs: the follow-up listens before everything else (FOLLOW_UP_GROUP)."""
+    new = filters.UpdateType.MESSAGE
+    return [
+        (CommandHandler("feedback", feedback_command, filters=new), 0),
+        (CommandHandler("cancel", cancel, filters=new), 0),
+        (MessageHandler(new & filters.TEXT & ~filters.COMMAND, feedback_text), FOLLOW_UP_GROUP),
+    ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from telegram import Message, Update
 from telegram.ext import filters
 
-from handlers.album import collect_album_item
+from handlers.album import answer_album, collect_album_item
 from handlers.common import Context, get_services
 from handlers.detect_command import asks_for_detection
 from handlers.detection import chat_settings, detect_and_reply, is_image_document
@@ -34,7 +34,9 @@ async def private_photo(update: Update, context: Context) -> None:
     message = update.effective_message
     if message is None or message.from_user is None:
         return
-    await detect_and_reply(context.bot, get_services(context), message, message.from_user)
+    services = get_services(context)
+    job = services.jobs.of(update)
+    await detect_and_reply(context.bot, services, message, message.from_user, job=job)
 
 
 async def group_photo(update: Update, context: Context) -> None:
@@ -43,19 +45,24 @@ async def group_photo(update: Update, context: Context) -> None:
     if message is None or message.from_user is None:
         return
     services = get_services(context)
+    job = services.jobs.of(update)
     if asks_for_detection(message, context.bot.username, context.bot.id):
-        await detect_and_reply(context.bot, services, message, message.from_user)
+        await detect_and_reply(context.bot, services, message, message.from_user, job=job)
         return
     document = message.document
     if document is not None and not is_image_document(document.mime_type, document.file_name):
         return
     wanted = await chat_settings(services, message.chat_id)
     if wanted.auto_mode:
-        await detect_and_reply(context.bot, services, message, message.from_user, wanted)
+        await detect_and_reply(context.bot, services, message, message.from_user, wanted, job)
 
 
 async def album_item(update: Update, context: Context) -> None:
+    """An album item: collected in the database; a late one is answered on its own."""
     message = update.effective_message
     if message is None or message.from_user is None:
         return
-    collect_album_item(context.bot, get_services(context), message)
+    services = get_services(context)
+    if await collect_album_item(context.bot, services, update):
+        return
+    await answer_album(context.bot, services, [message], services.jobs.of(update))

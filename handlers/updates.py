@@ -1,13 +1,11 @@
-"""Runs before every handler (group -1): counts the update, drops copies of an update already
-handled (also across restarts: `processed_updates`), and registers the sender and chat; claim
-and registration are one database transaction."""
+"""Runs before every handler (group -2): counts the update and registers the sender and chat.
+Copies of an update never get here: the inbox stores each update id once."""
 
 from __future__ import annotations
 
 import logging
 
 from telegram import Update
-from telegram.ext import ApplicationHandlerStop
 
 from db.records import ChatInfo, UserInfo
 from handlers.common import Context, database_error, get_services
@@ -38,16 +36,9 @@ async def track_update(update: Update, context: Context) -> None:
     services = get_services(context)
     services.metrics.updates.labels(type=update_type(update)).inc()
     try:
-        first_time = await services.repository.register_update(
-            update.update_id, sender_info(update), chat_info(update)
-        )
+        await services.repository.register_update(sender_info(update), chat_info(update))
     except Exception:
         database_error(services, "registering the update")
-        first_time = True
-    if not first_time:
-        logger.info("update %s already handled; dropped", update.update_id)
-        services.metrics.duplicate_updates.inc()
-        raise ApplicationHandlerStop
 
 
 def sender_info(update: Update) -> UserInfo | None:

@@ -87,6 +87,46 @@ async def test_message_long_after_bare_feedback_is_not_taken_as_feedback(
     assert await rows(bot, "SELECT id FROM feedback") == []
 
 
+async def test_feedback_with_text_after_a_bare_feedback_is_recorded_and_ends_the_wait(
+    running_bot: RunningBot,
+) -> None:
+    api = running_bot.api
+    await command(running_bot, "/feedback")
+    thanks = await command(running_bot, "/feedback the labels are great")
+    assert "Thanks" in thanks.params["text"]
+    running_bot.push(api.text_update(USER, USER, "just chatting now"))
+    await api.wait_idle(quiet=0.8)
+
+    assert await rows(running_bot, "SELECT text FROM feedback") == [("the labels are great",)]
+    assert await rows(running_bot, "SELECT user_id FROM feedback_prompts") == []
+
+
+@sqlite_only
+async def test_a_waiting_feedback_prompt_expires_in_the_database(start_bot: StartBot) -> None:
+    bot = await start_bot(feedback_wait_s=0.3)
+    await command(bot, "/feedback")
+    assert await rows(bot, "SELECT user_id FROM feedback_prompts") == [(USER,)]
+    await asyncio.sleep(0.5)
+    await bot.send(bot.api.text_update(USER, USER, "later"), "sendMessage")
+    second = await bot.send(bot.api.text_update(USER, USER, "even later"), "sendMessage")
+
+    assert await rows(bot, "SELECT user_id FROM feedback_prompts") == []
+    assert "didn't send it as feedback" not in second.params["text"]
+    assert await rows(bot, "SELECT id FROM feedback") == []
+
+
+@sqlite_only
+async def test_feedback_is_capped_per_hour_with_a_clear_reply(start_bot: StartBot) -> None:
+    bot = await start_bot(feedback_hourly_limit=2)
+    for n in range(2):
+        await command(bot, f"/feedback note {n}")
+    capped = await command(bot, "/feedback one more")
+
+    assert "a lot of feedback" in capped.params["text"]
+    assert "minutes" in capped.params["text"]
+    assert len(await rows(bot, "SELECT id FROM feedback")) == 2
+
+
 @sqlite_only
 async def test_feedback_cancel_stores_nothing(running_bot: RunningBot) -> None:
     api = running_bot.api

@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.bot_fixtures import RunningBot, StartBot
 from tests.support.bot_helpers import eventually_rows, expected_caption, image_size, rows
+from tests.support.sql import execute
 
 USER = 5_000_000_301
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -181,20 +182,49 @@ async def test_album_video_items_are_skipped(running_bot: RunningBot, photos_dir
     assert len(await rows(running_bot, "SELECT id FROM detections")) == 2
 
 
-async def test_per_user_rate_limit_answers_politely(start_bot: StartBot, cat: bytes) -> None:
+async def test_photos_beyond_the_short_term_rate_wait_with_one_notice_and_are_answered(
+    start_bot: StartBot, cat: bytes
+) -> None:
     bot = await start_bot(user_rate_limit_per_minute=2)
     api = bot.api
     for _ in range(2):
         await bot.send(api.private_photo_update(USER, cat), "sendPhoto")
     update = api.private_photo_update(USER, cat)
-    reply = await bot.send(update, "sendMessage")
+    notice = await bot.send(update, "sendMessage")
+    assert notice.reply_to == update["message"]["message_id"]
+    assert "queued" in notice.params["text"]
 
-    assert reply.reply_to == update["message"]["message_id"]
-    assert "wait a minute" in reply.params["text"]
     other_update = api.private_photo_update(USER + 1, cat)
     other = await bot.send(other_update, "sendPhoto")
     assert (other.chat_id, other.reply_to) == (USER + 1, other_update["message"]["message_id"])
-    assert len(await rows(bot, "SELECT id FROM detections")) == 3
+    assert len(api.calls_to("sendPhoto")) == 3, "the waiting photo is not answered yet"
+    await execute(
+        bot.settings.database_url, "UPDATE photo_admissions SET admitted_at = '2000-01-01'"
+    )
+    await execute(bot.settings.database_url, "UPDATE inbox SET available_at = '2000-01-01'")
+    bot.worker.wake()
+    calls = await api.wait_for("sendPhoto", 4, timeout=30)
+    assert calls[3].reply_to == update["message"]["message_id"]
+    assert len([c for c in api.calls_to("sendMessage") if "queued" in c.params["text"]]) == 1
+    assert len(await rows(bot, "SELECT id FROM detections")) == 4
+
+
+@sqlite_only
+async def test_the_hourly_cap_refuses_and_says_when_to_come_back(
+    start_bot: StartBot, cat: bytes
+) -> None:
+    bot = await start_bot(user_hourly_limit=2)
+    api = bot.api
+    for _ in range(2):
+        await bot.send(api.private_photo_update(USER, cat), "sendPhoto")
+    update = api.private_photo_update(USER, cat)
+    refusal = await bot.send(update, "sendMessage")
+
+    assert refusal.reply_to == update["message"]["message_id"]
+    assert "come back in 60 min " in refusal.params["text"]
+    await api.wait_idle(quiet=0.5)
+    assert len(api.calls_to("sendPhoto")) == 2
+    assert await rows(bot, "SELECT state FROM inbox WHERE state <> 'done'") == []
 
 
 @sqlite_only

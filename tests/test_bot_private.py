@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from db.records import UserInfo
 from tests.support.bot_fixtures import RunningBot, StartBot
 from tests.support.bot_helpers import expected_caption, image_size, rows
 from tests.support.db_locks import database_frozen
+from tests.support.tfserving_standin import TFServingStandIn
 
 USER = 5_000_000_001
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -229,19 +231,23 @@ async def test_plain_text_in_private_chat_gets_a_hint(running_bot: RunningBot) -
     assert "Send me a photo" in reply.params["text"]
 
 
-async def test_database_that_stops_answering_does_not_hold_up_the_reply(
+async def test_database_that_stops_answering_during_a_detection_does_not_hold_up_the_reply(
     start_bot: StartBot,
     database_url: str,
     photos_dir: Path,
     expected_detections: dict[str, Any],
+    tfserving_standin: TFServingStandIn,
 ) -> None:
     bot = await start_bot(db_timeout_s=0.5)
     await bot.repository.upsert_user(UserInfo(USER, USER, "ann"))
     update = bot.api.private_photo_update(USER, (photos_dir / "cat_chelsea.jpg").read_bytes())
+    tfserving_standin.latency_s = 1.0
+    bot.push(update)
+    await _until_detecting(bot)
 
     async with database_frozen(database_url):
         started = time.monotonic()
-        reply = await bot.send(update, "sendPhoto", timeout=15)
+        (reply,) = await bot.api.wait_for("sendPhoto", timeout=15)
         waited = time.monotonic() - started
 
     assert waited < 10
@@ -254,6 +260,14 @@ async def test_database_that_stops_answering_does_not_hold_up_the_reply(
     assert await rows(bot, "SELECT user_id, message_id, status FROM detections") == [
         (USER, update["message"]["message_id"], "ok")
     ]
+
+
+async def _until_detecting(bot: RunningBot) -> None:
+    registry = bot.services.metrics.registry
+    deadline = time.monotonic() + 15
+    while registry.get_sample_value("detectx_detections_in_flight") != 1:
+        assert time.monotonic() < deadline, "the detection never started"
+        await asyncio.sleep(0.01)
 
 
 @sqlite_only

@@ -129,7 +129,7 @@ async def test_connection_killed_after_checkout_is_retried_once(
     try:
         await repository.upsert_user(UserInfo(1, 1, "first"))
         event.listen(engine.sync_engine.pool, "checkout", kill_once)
-        with caplog.at_level(logging.WARNING, logger="db.repository"):
+        with caplog.at_level(logging.WARNING, logger="db.transactions"):
             detection_id = await repository.record_detection(
                 new_detection(1, GROUP_ID, 7, LABELS, inference_ms=7.0)
             )

@@ -19,7 +19,19 @@ from db.repository import Repository, UserInfo
 from db.session import create_engine, create_sessionmaker
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-TABLES = {"users", "chats", "detections", "detected_objects", "feedback", "processed_updates"}
+TABLES = {
+    "users",
+    "chats",
+    "detections",
+    "detected_objects",
+    "feedback",
+    "inbox",
+    "albums",
+    "album_items",
+    "feedback_prompts",
+    "photo_admissions",
+    "forgotten_users",
+}
 
 
 async def table_names(database_url: str) -> set[str]:

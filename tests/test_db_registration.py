@@ -34,31 +34,10 @@ async def table_ids(database_url: str, table: str) -> set[int]:
 async def test_concurrent_first_updates_of_new_users_register_everyone_without_deadlocks(
     repository: Repository, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async def first_update(update_id: int) -> bool:
-        return await repository.register_update(
-            update_id, sender(update_id), private_chat(update_id)
-        )
-
-    with caplog.at_level(logging.WARNING, logger="db.repository"):
-        claimed = await asyncio.wait_for(
-            asyncio.gather(*(first_update(n) for n in range(UPDATES))), timeout=120
-        )
-
-    assert claimed == [True] * UPDATES
-    assert await table_ids(database_url, "users") == set(USERS)
-    assert await table_ids(database_url, "chats") == set(USERS)
-    assert "Deadlock" not in caplog.text
-
-
-async def test_concurrent_separate_upserts_of_new_users_all_succeed(
-    repository: Repository, database_url: str, caplog: pytest.LogCaptureFixture
-) -> None:
     async def first_update(update_id: int) -> None:
-        assert await repository.claim_update(update_id)
-        await repository.upsert_user(sender(update_id))
-        await repository.upsert_chat(private_chat(update_id))
+        await repository.register_update(sender(update_id), private_chat(update_id))
 
-    with caplog.at_level(logging.WARNING, logger="db.repository"):
+    with caplog.at_level(logging.WARNING, logger="db.transactions"):
         await asyncio.wait_for(
             asyncio.gather(*(first_update(n) for n in range(UPDATES))), timeout=120
         )
@@ -68,24 +47,29 @@ async def test_concurrent_separate_upserts_of_new_users_all_succeed(
     assert "Deadlock" not in caplog.text
 
 
-async def test_register_update_drops_a_copy_without_touching_the_sender(
-    repository: Repository, database_url: str
+async def test_concurrent_separate_upserts_of_new_users_all_succeed(
+    repository: Repository, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    user = UserInfo(42, 42, "first")
-    assert await repository.register_update(1, user, ChatInfo(42, "private")) is True
-    renamed = UserInfo(42, 42, "renamed")
-    assert await repository.register_update(1, renamed, ChatInfo(-5, "group", "G")) is False
+    async def first_update(update_id: int) -> None:
+        await repository.upsert_user(sender(update_id))
+        await repository.upsert_chat(private_chat(update_id))
 
-    assert await table_ids(database_url, "chats") == {42}
-    assert await fetch(database_url, "SELECT username FROM users WHERE id = 42") == [("first",)]
+    with caplog.at_level(logging.WARNING, logger="db.transactions"):
+        await asyncio.wait_for(
+            asyncio.gather(*(first_update(n) for n in range(UPDATES))), timeout=120
+        )
+
+    assert await table_ids(database_url, "users") == set(USERS)
+    assert await table_ids(database_url, "chats") == set(USERS)
+    assert "Deadlock" not in caplog.text
 
 
 async def test_register_update_refreshes_a_known_sender_and_chat(
     repository: Repository, database_url: str
 ) -> None:
-    assert await repository.register_update(1, UserInfo(42, 42, "old"), ChatInfo(-5, "group", "A"))
-    assert await repository.register_update(2, UserInfo(42, 42, "new"), ChatInfo(-5, "group", "B"))
-    assert await repository.register_update(3, None, None)
+    await repository.register_update(UserInfo(42, 42, "old"), ChatInfo(-5, "group", "A"))
+    await repository.register_update(UserInfo(42, 42, "new"), ChatInfo(-5, "group", "B"))
+    await repository.register_update(None, None)
 
     assert await fetch(database_url, "SELECT username FROM users") == [("new",)]
     assert await fetch(database_url, "SELECT title FROM chats") == [("B",)]
@@ -97,7 +81,7 @@ async def test_registration_chosen_as_deadlock_victim_is_retried_and_kept(
 ) -> None:
     """Another writer locks the chat, then the user the registration holds: InnoDB rolls
     back the lighter transaction (the registration); it is retried and nothing is lost."""
-    await repository.register_update(1, UserInfo(42, 42, "old"), ChatInfo(42, "private"))
+    await repository.register_update(UserInfo(42, 42, "old"), ChatInfo(42, "private"))
     url = make_url(database_url)
     other = await aiomysql.connect(
         host=url.host or "127.0.0.1",
@@ -110,26 +94,23 @@ async def test_registration_chosen_as_deadlock_victim_is_retried_and_kept(
         async with other.cursor() as cursor:
             await cursor.execute("BEGIN")
             await cursor.executemany(
-                "INSERT INTO processed_updates (update_id) VALUES (%s)",
+                "INSERT INTO inbox (update_id, payload) VALUES (%s, '{}')",
                 [(n,) for n in range(1000, 1300)],
             )
             await cursor.execute("SELECT id FROM chats WHERE id = 42 FOR UPDATE")
-            with caplog.at_level(logging.WARNING, logger="db.repository"):
+            with caplog.at_level(logging.WARNING, logger="db.transactions"):
                 registering = asyncio.create_task(
-                    repository.register_update(2, UserInfo(42, 42, "new"), ChatInfo(42, "private"))
+                    repository.register_update(UserInfo(42, 42, "new"), ChatInfo(42, "private"))
                 )
                 await wait_for_lock_wait(database_url)
                 await cursor.execute("SELECT id FROM users WHERE id = 42 FOR UPDATE")
                 await other.commit()
-                assert await asyncio.wait_for(registering, timeout=30) is True
+                await asyncio.wait_for(registering, timeout=30)
     finally:
         other.close()
 
     assert "Deadlock" in caplog.text and "retrying" in caplog.text
     assert await fetch(database_url, "SELECT username FROM users WHERE id = 42") == [("new",)]
-    assert await fetch(
-        database_url, "SELECT update_id FROM processed_updates WHERE update_id = 2"
-    ) == [(2,)]
 
 
 LOCK_WAITS = text(

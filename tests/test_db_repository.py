@@ -14,7 +14,7 @@ from db.repository import (
 )
 from db.session import create_engine, create_sessionmaker
 from tests.support.records import new_detection
-from tests.support.sql import execute, fetch
+from tests.support.sql import fetch
 
 GROUP_ID = -1001234567890
 BIG_USER_ID = 2**33 + 7
@@ -134,46 +134,8 @@ async def test_failed_detection_is_stored_with_its_error_kind(repository: Reposi
 
 async def test_reply_file_id_is_stored(repository: Repository, database_url: str) -> None:
     detection_id = await repository.record_detection(new_detection(1, 1, 1))
-    await repository.set_reply_file_id(detection_id, "AgACreply")
+    assert await repository.record_reply([(detection_id, "AgACreply")])
     assert await fetch(database_url, "SELECT reply_file_id FROM detections") == [("AgACreply",)]
-
-
-async def test_claim_update_is_true_once_even_after_a_restart(
-    repository: Repository, database_url: str
-) -> None:
-    assert await repository.claim_update(900_000_001) is True
-    assert await repository.claim_update(900_000_001) is False
-    engine = create_engine(database_url)
-    try:
-        restarted = Repository(create_sessionmaker(engine))
-        assert await restarted.claim_update(900_000_001) is False
-        assert await restarted.claim_update(900_000_002) is True
-    finally:
-        await engine.dispose()
-
-
-async def test_old_update_claims_are_pruned(repository: Repository, database_url: str) -> None:
-    for update_id in (1, 2, 3):
-        assert await repository.claim_update(update_id)
-    await execute(
-        database_url,
-        "UPDATE processed_updates SET created_at = '2000-01-01 00:00:00' WHERE update_id < 3",
-    )
-    assert await repository.prune_processed_updates() == 2
-    assert await repository.claim_update(3) is False
-    assert await repository.claim_update(1) is True
-
-
-async def test_claims_prune_themselves_every_1024_updates(
-    repository: Repository, database_url: str
-) -> None:
-    for update_id in (5, 6):
-        assert await repository.claim_update(update_id)
-    await execute(database_url, "UPDATE processed_updates SET created_at = '2000-01-01 00:00:00'")
-    assert await repository.claim_update(1023) is True
-    assert await count_rows(database_url, "SELECT COUNT(*) FROM processed_updates") == 3
-    assert await repository.claim_update(2048) is True
-    assert await count_rows(database_url, "SELECT COUNT(*) FROM processed_updates") == 2
 
 
 async def test_rating_flip_changes_the_one_row(repository: Repository, database_url: str) -> None:
@@ -221,7 +183,6 @@ async def test_forget_removes_everything_of_one_user_and_nothing_of_another(
     await repository.set_rating(alice, bob_photo, -1)
     await repository.set_rating(bob, alice_photo, 1)
     await repository.add_feedback(bob, "about alice's photo", alice_photo)
-    await repository.claim_update(1)
 
     before = await _table_counts(database_url)
     deleted = await repository.forget_user(alice)
@@ -243,7 +204,6 @@ async def test_forget_removes_everything_of_one_user_and_nothing_of_another(
         "detections": before["detections"] - 2,
         "detected_objects": before["detected_objects"] - 2,
         "feedback": before["feedback"] - 3,
-        "processed_updates": before["processed_updates"],
     }
     assert [i.detection_id for i in await repository.history(bob)] == [bob_photo]
     assert await repository.get_chat_settings(bob) == ChatSettings(0.6, frozenset(), False)
@@ -255,7 +215,7 @@ async def test_forget_removes_everything_of_one_user_and_nothing_of_another(
 
 
 async def _table_counts(database_url: str) -> dict[str, int]:
-    tables = ("users", "chats", "detections", "detected_objects", "feedback", "processed_updates")
+    tables = ("users", "chats", "detections", "detected_objects", "feedback")
     return {t: await count_rows(database_url, f"SELECT COUNT(*) FROM {t}") for t in tables}
 
 

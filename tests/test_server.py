@@ -18,7 +18,9 @@ from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.runner import serve
+from bot.server import HEALTH_CACHE_S
 from bot.services import Services, create_services
+from db.inbox import NewUpdate
 from tests.support.botapi_standin import BotApiStandIn
 from tests.support.sql import fetch
 from tests.support.tfserving_standin import TFServingStandIn
@@ -165,13 +167,38 @@ async def test_webhook_refuses_a_request_without_the_right_secret_and_processes_
         url = edge_settings.database_url
         assert await fetch(url, "SELECT id FROM detections") == []
         assert await fetch(url, "SELECT id FROM users") == []
-        assert await fetch(url, "SELECT update_id FROM processed_updates") == []
+        assert await fetch(url, "SELECT update_id FROM inbox") == []
 
         assert await botapi.deliver_webhook(update) == 200
         await botapi.wait_for("sendPhoto", timeout=WAIT_S)
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"no_update_id": true}'])
+DEEPLY_NESTED = b'{"update_id": 1, "message": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'{"no_update_id": true}',
+        b'{"update_id": 1, "message": 5}',
+        b'{"update_id": "one"}',
+        b'{"update_id": 1, "message": {"message_id": 1, "date": 0, "chat": 7}}',
+        DEEPLY_NESTED,
+        b"\xff\xfe",
+    ],
+    ids=[
+        "not-json",
+        "array",
+        "no-update-id",
+        "message-is-a-number",
+        "update-id-is-text",
+        "chat-is-a-number",
+        "deeply-nested",
+        "not-utf8",
+    ],
+)
 async def test_webhook_answers_400_to_a_body_that_is_not_an_update(
     botapi: BotApiStandIn, edge_settings: Settings, body: bytes
 ) -> None:
@@ -182,6 +209,7 @@ async def test_webhook_answers_400_to_a_body_that_is_not_an_update(
 
         await botapi.wait_idle(quiet=0.5)
         assert [c.method for c in botapi.calls if c.method.startswith("send")] == []
+        assert await fetch(edge_settings.database_url, "SELECT update_id FROM inbox") == []
 
 
 async def test_the_same_update_posted_twice_is_answered_once(
@@ -229,6 +257,7 @@ async def test_healthz_is_200_when_database_and_detector_are_up_and_503_without_
         assert health["model"]
 
         await tfserving_standin.stop()
+        await asyncio.sleep(HEALTH_CACHE_S)
         status, _, health = await _get(f"{bot.base_url}/healthz")
         assert status == 503
         assert (health["database"], health["detector"]) == ("up", "down")
@@ -256,6 +285,62 @@ async def test_healthz_is_503_and_names_the_database_when_it_is_down(
 
     assert status == 503
     assert (health["database"], health["detector"]) == ("down", "up")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_webhook_answers_503_while_the_database_cannot_store_the_update(
+    botapi: BotApiStandIn, edge_settings: Settings, photo: bytes
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        settings = edge_settings.model_copy(
+            update={"database_url": f"mysql+aiomysql://bot:pw@127.0.0.1:{port}/detectbot"}
+        )
+        async with running_webhook_bot(settings) as bot:
+            update = botapi.private_photo_update(USER, photo)
+            statuses = [await botapi.deliver_webhook(update) for _ in range(3)]
+            _, _, metrics = await _get(f"{bot.base_url}/metrics")
+
+    assert statuses == [503, 503, 503]
+    assert "detectx_webhook_refused_total 3.0" in metrics
+    assert botapi.calls_to("sendPhoto") == []
+
+
+async def test_healthz_reports_the_inbox_backlog_and_the_oldest_pending_age(
+    botapi: BotApiStandIn, edge_settings: Settings
+) -> None:
+    async with running_webhook_bot(edge_settings) as bot:
+        _, _, health = await _get(f"{bot.base_url}/healthz")
+        assert (health["backlog"], health["oldest_pending_s"]) == (0, None)
+        await bot.services.repository.inbox.store([NewUpdate(1, '{"update_id": 1}', None, None)])
+        await bot.services.repository.inbox.store([NewUpdate(2, '{"update_id": 2}', None, None)])
+        await bot.services.repository.inbox.claim("elsewhere", 1, 60)
+        await asyncio.sleep(HEALTH_CACHE_S)
+        _, _, health = await _get(f"{bot.base_url}/healthz")
+        _, _, metrics = await _get(f"{bot.base_url}/metrics")
+
+    assert health["backlog"] >= 1
+    assert health["oldest_pending_s"] >= 0
+    assert "detectx_inbox_backlog" in metrics
+
+
+async def test_a_flood_of_health_probes_costs_one_check(edge_settings: Settings) -> None:
+    async with running_webhook_bot(edge_settings) as bot:
+        calls = 0
+        real_health = bot.services.health
+
+        async def counted() -> dict[str, object]:
+            nonlocal calls
+            calls += 1
+            return await real_health()
+
+        bot.services.health = counted  # type: ignore[method-assign]
+        await asyncio.sleep(HEALTH_CACHE_S)
+        answers = await asyncio.gather(*(_get(f"{bot.base_url}/healthz") for _ in range(50)))
+
+    assert {status for status, _, _ in answers} == {200}
+    assert calls == 1
 
 
 async def test_metrics_expose_detectx_series_and_count_a_detection(

@@ -1,19 +1,23 @@
 """Bot fixtures: the Bot API stand-in, settings for a test bot, and the real Application running in
-polling mode against the stand-in (TF Serving stand-in with the real model, a fresh database)."""
+polling mode against the stand-in (TF Serving stand-in with the real model, a fresh database):
+polled updates go to the inbox and the bot's worker handles them, as in `detectbot run`."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from telegram import Update
 
-from bot.app import AnyApplication, build_application, drain
+from bot.app import AnyApplication, build_application
 from bot.config import Settings
+from bot.inbox import to_new_update
+from bot.polling import Poller
 from bot.services import Services, create_services
+from bot.worker import Worker
 from db.repository import Repository
 from handlers.rating import parse_rating_data, rating_key
 from tests.support.botapi_standin import ApiCall, BotApiStandIn, JSONDict
@@ -31,6 +35,8 @@ class RunningBot:
     services: Services
     api: BotApiStandIn
     settings: Settings
+    worker: Worker
+    poller: Poller
 
     @property
     def repository(self) -> Repository:
@@ -40,9 +46,13 @@ class RunningBot:
         return self.api.push_update(update)
 
     async def deliver_directly(self, update: JSONDict) -> None:
-        """Hand an update to the application as the webhook server does (no getUpdates offset):
-        how Telegram's redelivery of an unacknowledged update reaches the bot."""
-        await self.application.update_queue.put(Update.de_json(update, self.application.bot))
+        """Store an update as the webhook server does (no getUpdates offset): how Telegram's
+        redelivery of an unacknowledged update reaches the bot."""
+        row, _ = to_new_update(json.loads(json.dumps(update)), self.application.bot)
+        if await self.repository.inbox.store([row]):
+            self.worker.wake()
+        else:
+            self.services.metrics.duplicate_updates.inc()
 
     async def send(
         self,
@@ -72,18 +82,31 @@ class RunningBot:
             while True:
                 await self.api.wait_acknowledged()
                 calls = len(self.api.calls)
-                await self.application.update_queue.join()
-                await drain(self.application)
+                await self._worked_off()
                 if not self.api.pending_updates and len(self.api.calls) == calls:
                     return
 
         await asyncio.wait_for(settle(), timeout)
 
+    async def _worked_off(self) -> None:
+        """Until the inbox holds nothing due, every album is answered and the worker is idle
+        (a database that is down holds nothing the worker could take)."""
+        repository = self.repository
+        while True:
+            try:
+                due = await repository.inbox.due() + await repository.albums.unanswered()
+                claiming = self.worker.claiming
+            except Exception:
+                due, claiming = 0, False
+            if not due and not claiming and not self.worker.busy:
+                return
+            await asyncio.sleep(0.02)
+
     async def stop(self) -> None:
         application = self.application
         try:
-            if application.updater is not None and application.updater.running:
-                await application.updater.stop()
+            await self.poller.stop()
+            await self.worker.stop(30)
             if application.running:
                 await application.stop()
             await application.shutdown()
@@ -138,13 +161,21 @@ def bot_settings(
 
 async def start_polling_bot(settings: Settings, api: BotApiStandIn) -> RunningBot:
     services = await create_services(settings)
-    application = build_application(services, webhook=False)
-    bot = RunningBot(application, services, api, settings)
+    application = build_application(services, webhook=True)
+    worker = Worker(application, services, idle_poll_s=0.05)
+    poller = Poller(
+        application.bot,
+        services.repository.inbox,
+        worker.wake,
+        handle_directly=application.process_update,
+        poll_timeout_s=POLL_TIMEOUT_S,
+    )
+    bot = RunningBot(application, services, api, settings, worker, poller)
     try:
         await application.initialize()
         await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0, timeout=POLL_TIMEOUT_S)
+        await worker.start()
+        await poller.start()
     except BaseException:
         await bot.stop()
         raise

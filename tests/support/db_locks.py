@@ -11,15 +11,16 @@ from db.session import create_engine
 
 
 @asynccontextmanager
-async def update_claimed_elsewhere(database_url: str, update_id: int) -> AsyncIterator[None]:
-    """Another connection claims `update_id` and holds its transaction open until the block ends
-    (SQLite: the database's write lock; MariaDB: that row's lock), then rolls back."""
+async def update_stored_elsewhere(database_url: str, update_id: int) -> AsyncIterator[None]:
+    """Another connection stores `update_id` in the inbox and holds its transaction open until
+    the block ends (SQLite: the database's write lock; MariaDB: that row's lock), then rolls
+    back."""
     engine = create_engine(database_url)
     try:
         async with engine.connect() as holder:
             transaction = await holder.begin()
             await holder.execute(
-                text("INSERT INTO processed_updates (update_id) VALUES (:id)"), {"id": update_id}
+                text("INSERT INTO inbox (update_id, payload) VALUES (:id, '{}')"), {"id": update_id}
             )
             try:
                 yield
@@ -29,7 +30,19 @@ async def update_claimed_elsewhere(database_url: str, update_id: int) -> AsyncIt
         await engine.dispose()
 
 
-BOT_TABLES = ("users", "chats", "detections", "detected_objects", "feedback", "processed_updates")
+BOT_TABLES = (
+    "users",
+    "chats",
+    "detections",
+    "detected_objects",
+    "feedback",
+    "inbox",
+    "albums",
+    "album_items",
+    "feedback_prompts",
+    "photo_admissions",
+    "forgotten_users",
+)
 
 
 @asynccontextmanager

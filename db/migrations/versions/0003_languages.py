@@ -15,7 +15,7 @@ from alembic import op
 from db.types import MYSQL_TABLE_OPTIONS, CurrentTimestamp, UTCDateTime
 
 revision: str = "0003_languages"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002_inbox"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
