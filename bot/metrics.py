@@ -90,9 +90,6 @@ class Metrics:
             registry=self.registry,
         )
 
-    def count_telegram_rate_limit(self, method: str) -> None:
-        self.telegram_rate_limited.labels(method=method).inc()
-
         self.inbox_backlog = Gauge(
             "detectx_inbox_backlog",
             "Updates stored in the inbox and not yet handled (all replicas).",
@@ -104,30 +101,33 @@ class Metrics:
             registry=self.registry,
         )
         self.inbox_claims = Counter(
-            "detectx_inbox_claims",
+            "detectx_inbox_claims_total",
             "Inbox rows claimed by this replica.",
             registry=self.registry,
         )
         self.inbox_takeovers = Counter(
-            "detectx_inbox_takeovers",
+            "detectx_inbox_takeovers_total",
             "Inbox rows claimed after the lease of another (dead) worker expired.",
             registry=self.registry,
         )
         self.inbox_redeliveries = Counter(
-            "detectx_inbox_redeliveries",
+            "detectx_inbox_redeliveries_total",
             "Inbox rows claimed again after another worker released them at shutdown.",
             registry=self.registry,
         )
         self.inbox_pruned = Counter(
-            "detectx_inbox_pruned_rows",
+            "detectx_inbox_pruned_rows_total",
             "Done inbox rows deleted after the retention period.",
             registry=self.registry,
         )
         self.webhook_refused = Counter(
-            "detectx_webhook_refused",
+            "detectx_webhook_refused_total",
             "Webhook calls answered 503 because the update could not be stored.",
             registry=self.registry,
         )
+
+    def count_telegram_rate_limit(self, method: str) -> None:
+        self.telegram_rate_limited.labels(method=method).inc()
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition of this registry and its content type."""

@@ -123,7 +123,7 @@ async def test_feedback_is_capped_per_hour_with_a_clear_reply(start_bot: StartBo
     capped = await command(bot, "/feedback one more")
 
     assert "a lot of feedback" in capped.params["text"]
-    assert "minutes" in capped.params["text"]
+    assert "60 min." in capped.params["text"]
     assert len(await rows(bot, "SELECT id FROM feedback")) == 2
 
 
