@@ -260,6 +260,7 @@ class Album(Base):
     notice_sent: Mapped[bool] = mapped_column(Boolean(), nullable=False, server_default=false())
     reply_state: Mapped[str | None] = mapped_column(String(8))
     created_at: Mapped[datetime] = _created_at()
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class LanguageChoice(Base):
@@ -277,7 +278,6 @@ class LanguageChoice(Base):
     owner_id: Mapped[int] = mapped_column(BigInteger(), primary_key=True, autoincrement=False)
     language: Mapped[str] = mapped_column(String(16), nullable=False)
     updated_at: Mapped[datetime] = _created_at()
-    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AlbumItem(Base):
