@@ -182,15 +182,15 @@ def _button_texts(call: ApiCall) -> list[str]:
 
 @pytest.fixture
 async def other_replica(
-    database_url: str, tfserving_standin: TFServingStandIn
+    botapi: BotApiStandIn, database_url: str, tfserving_standin: TFServingStandIn
 ) -> AsyncIterator[RunningBot]:
-    """A second replica on the same database, reached through its own Bot API stand-in."""
-    api = BotApiStandIn(first_update_id=800_000_001)
-    await api.start()
-    bot = await start_polling_bot(make_bot_settings(api, database_url, tfserving_standin), api)
+    """A second replica on the same database and the same Bot API, as replicas of one bot are:
+    whichever replica claims an update answers it."""
+    bot = await start_polling_bot(
+        make_bot_settings(botapi, database_url, tfserving_standin), botapi
+    )
     yield bot
     await bot.stop()
-    await api.stop()
 
 
 async def test_language_choice_beats_telegram_language_across_restarts_and_replicas(

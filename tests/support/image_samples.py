@@ -159,7 +159,7 @@ from bot.labels import load_label_map
 
 class TwoBoxes:
     info = ModelInfo("two boxes", "1", "serving_default")
-    async def detect(self, image):
+    async def detect(self, image, version_label=None):
         assert image.shape == (300, 300, 3), image.shape
         return Detections(np.array([[0.1, 0.1, 0.6, 0.5], [0.4, 0.3, 0.9, 0.9]], np.float32),
                           np.array([1, 18]), np.array([0.9, 0.8], np.float32))
