@@ -5,6 +5,7 @@ probes hit the bot server's routes, env names are Settings fields, commands are 
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -93,8 +94,24 @@ def objects(overlay: str) -> tuple[Manifest, ...]:
 def test_every_rendered_object_is_valid_against_the_kubernetes_schema(
     objects: tuple[Manifest, ...], version: str
 ) -> None:
+    assert objects, "the overlay rendered no objects"
+    invalid = {}
     for obj in objects:
-        kubernetes_validate.validate(obj, version, strict=True)
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            invalid[(obj["kind"], obj["metadata"]["name"])] = str(exc).splitlines()[0]
+    assert invalid == {}
+
+
+def test_schema_check_refuses_a_deployment_with_an_unknown_field(
+    objects: tuple[Manifest, ...],
+) -> None:
+    """The check above can fail: a misspelt field in the bot's Deployment is refused."""
+    deployment = copy.deepcopy(next(o for o in objects if o["kind"] == "Deployment"))
+    deployment["spec"]["replicaz"] = 3
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSIONS[0], strict=True)
 
 
 def test_the_overlays_hold_what_the_deployment_needs(overlay: str) -> None:
