@@ -16,7 +16,7 @@ from bot.detection.models import ModelCatalog
 from bot.i18n import N_, Translator
 from bot.services import Services
 from handlers.common import Context, database_error, get_services, is_group_admin, reply_text
-from handlers.language import translator_for
+from handlers.language import update_translator
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ async def model_command(update: Update, context: Context) -> None:
         return
     services = get_services(context)
     models = services.models
-    tr = await translator_for(services, update.effective_user, chat)
+    tr = await update_translator(update, context)
     if not models.choosable:
         await reply_text(context.bot, message, single_model_text(services, tr))
         return
@@ -117,7 +117,7 @@ async def model_button(update: Update, context: Context) -> None:
     if name is None:
         await query.answer()
         return
-    tr = await translator_for(services, query.from_user, chat)
+    tr = await update_translator(update, context)
     try:
         allowed = await is_group_admin(context.bot, chat, query.from_user)
     except TelegramError:
