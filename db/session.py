@@ -15,7 +15,9 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 
 MYSQL_POOL_RECYCLE_S = 280
 """Well below MySQL's usual wait_timeout, so the pool never hands out a connection the
-server already closed (pool_pre_ping catches the rest, e.g. a server restart or KILL)."""
+server closed for idleness. A connection lost otherwise (server restart, KILL) fails its first
+statement, and db.transactions retries the transaction on a fresh one; a pre-ping would cost
+one more round trip on every transaction to catch what the retry catches anyway."""
 
 MYSQL_CONNECT_TIMEOUT_S = 10
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -36,7 +38,7 @@ def is_mysql(url: URL) -> bool:
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    """One async engine per process. MySQL: utf8mb4, UTC session, pre-ping and recycle,
+    """One async engine per process. MySQL: utf8mb4, UTC session, recycle (no pre-ping),
     READ COMMITTED (each statement sees what others committed; no gap locks, so writers
     registering new rows side by side do not deadlock; needs row- or mixed-format binlog,
     the server default).
@@ -49,7 +51,6 @@ def create_engine(database_url: str) -> AsyncEngine:
             url = url.update_query_dict({"charset": "utf8mb4"})
         engine = _create_async_engine(
             url,
-            pool_pre_ping=True,
             pool_recycle=MYSQL_POOL_RECYCLE_S,
             pool_size=10,
             pool_reset_on_return=None,

@@ -106,8 +106,8 @@ async def test_connection_killed_by_the_server_between_calls_is_survived(
 async def test_connection_killed_after_checkout_is_retried_once(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The pre-ping cannot see a connection that dies after checkout; the repository
-    retries the transaction once on a fresh connection instead of failing the user."""
+    """A connection that dies after checkout fails the transaction's first statement; the
+    repository retries the transaction once on a fresh connection instead of failing the user."""
     engine = create_engine(database_url)
     repository = Repository(create_sessionmaker(engine))
     killed: list[int] = []
