@@ -2,10 +2,10 @@
 
     .venv/bin/python -m bench.db_bench [--detections 2000] [--tasks 8] [--stats-rows 100000]
 
-Writes: N detections with 3 objects each through Repository.record_detection from
+Writes: N detections with 3 objects each through repository.detections.record from
 concurrent tasks; prints detections/s and per-write p50/p95. Stats: bulk-seeds 100,000
 detections (300,000 objects) over 30 days with core executemany, then times
-Repository.stats(). MariaDB: the server of DETECTX_TEST_MYSQL_URL (default
+repository.stats.overview(). MariaDB: the server of DETECTX_TEST_MYSQL_URL (default
 root@127.0.0.1:3306), database `detectx_bench`, created and emptied by this script.
 Targets: >= 500 detections/s on MariaDB from 8 tasks; stats < 1 s.
 """
@@ -30,7 +30,8 @@ from sqlalchemy.pool import NullPool
 
 from db.migrate import downgrade, upgrade
 from db.models import DetectedObject, Detection, User
-from db.repository import NewDetection, NewObject, Repository, UserInfo
+from db.records import NewDetection, NewObject, UserInfo
+from db.repository import Repository
 from db.session import create_engine, create_sessionmaker, mask_url
 
 DEFAULT_MYSQL_URL = "mysql+aiomysql://root@127.0.0.1:3306/detectx_test?charset=utf8mb4"
@@ -83,7 +84,9 @@ async def bench_writes(url: str, detections: int, tasks: int) -> tuple[float, li
     repository = Repository(create_sessionmaker(engine))
     try:
         for user in range(tasks):
-            await repository.upsert_user(UserInfo(1000 + user, 1000 + user, f"bench{user}"))
+            await repository.people.register(
+                UserInfo(1000 + user, 1000 + user, f"bench{user}"), None
+            )
         latencies: list[float] = []
         per_task = detections // tasks
 
@@ -92,7 +95,7 @@ async def bench_writes(url: str, detections: int, tasks: int) -> tuple[float, li
             for i in range(per_task):
                 item = new_detection(1000 + task, task * per_task + i, rng)
                 started = time.perf_counter()
-                await repository.record_detection(item)
+                await repository.detections.record(item)
                 latencies.append((time.perf_counter() - started) * 1000)
 
         started = time.perf_counter()
@@ -163,7 +166,7 @@ async def bench_stats(url: str, repeats: int = 5) -> list[float]:
         timings = []
         for _ in range(repeats):
             started = time.perf_counter()
-            await repository.stats()
+            await repository.stats.overview()
             timings.append(time.perf_counter() - started)
         return timings
     finally:

@@ -1,22 +1,50 @@
 """The admin numbers behind /stats, each one computed by the database (GROUP BY, COUNT,
-ORDER BY ... LIMIT/OFFSET for the p95), so the cost does not grow with rows read into Python."""
+ORDER BY ... LIMIT/OFFSET for the p95), so the cost does not grow with rows read into Python.
+
+Reached through the facade as `repository.stats`; the per-model figures are db.model_stats."""
 
 from __future__ import annotations
 
 import math
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Date, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.model_stats import read_model_stats
 from db.models import Chat, DetectedObject, Detection, User
-from db.records import Stats
+from db.records import ModelVersionStats, Stats
+from db.transactions import Transactions
+from db.types import utc_now
 
 _users = cast(Table, User.__table__)
 _chats = cast(Table, Chat.__table__)
 _detections = cast(Table, Detection.__table__)
 _objects = cast(Table, DetectedObject.__table__)
+
+
+class StatsRepository:
+    def __init__(self, transactions: Transactions) -> None:
+        self._tx = transactions
+
+    async def overview(self, days: int = 30, top: int = 10) -> Stats:
+        """Admin numbers, all computed by the database (see Stats for the time ranges)."""
+        since = _first_moment(days)
+
+        async def work(session: AsyncSession) -> Stats:
+            return await read_stats(session, since=since, top=top)
+
+        return await self._tx.run(work)
+
+    async def per_model(self, days: int = 30) -> list[ModelVersionStats]:
+        """Per model and version label over the last `days` UTC days (see db.model_stats)."""
+        since = _first_moment(days)
+
+        async def work(session: AsyncSession) -> list[ModelVersionStats]:
+            return await read_model_stats(session, since=since)
+
+        return await self._tx.run(work)
 
 
 async def read_stats(session: AsyncSession, *, since: datetime, top: int) -> Stats:
@@ -87,3 +115,9 @@ async def read_stats(session: AsyncSession, *, since: datetime, top: int) -> Sta
 
 def _as_date(value: date | str) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+def _first_moment(days: int) -> datetime:
+    """Midnight UTC starting the last `days` UTC days (today counts as one)."""
+    first_day = utc_now().date() - timedelta(days=max(days, 1) - 1)
+    return datetime.combine(first_day, datetime.min.time(), UTC)

@@ -120,7 +120,7 @@ def image_source(message: Message) -> ImageSource:
 async def chat_settings(services: Services, chat_id: int) -> ChatSettings:
     """The chat's settings, or the defaults when the database is down."""
     try:
-        return await services.repository.get_chat_settings(chat_id)
+        return await services.repository.chat_settings.get(chat_id)
     except Exception:
         database_error(services, "get_chat_settings")
         return ChatSettings()
@@ -236,7 +236,7 @@ async def _record(
             requested_at=requested_at,
         )
         try:
-            await services.repository.record_failed_detection(failed)
+            await services.repository.detections.record_failed(failed)
         except Forgotten:
             logger.info("user %s used /forget meanwhile; failure not stored", requester.id)
         except DuplicateDetection:
@@ -269,7 +269,7 @@ async def _record(
         requested_at=requested_at,
     )
     try:
-        outcome.detection_id = await services.repository.record_detection(detection)
+        outcome.detection_id = await services.repository.detections.record(detection)
     except Forgotten:
         logger.info("user %s used /forget meanwhile; detection not stored", requester.id)
     except DuplicateDetection as duplicate:
@@ -300,7 +300,10 @@ async def record_reply(
     deadline = time.monotonic() + RECORD_REPLY_PATIENCE_S
     while True:
         try:
-            if await services.repository.record_reply(files, lease, reply_message_id) and lease:
+            if (
+                await services.repository.detections.record_reply(files, lease, reply_message_id)
+                and lease
+            ):
                 assert job is not None
                 job.finished = True
             elif job is not None and lease is None:

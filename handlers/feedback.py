@@ -55,7 +55,7 @@ async def _save(update: Update, context: Context, text: str) -> None:
                 tr.gettext(CAPPED_TEXT).format(minutes=tr.number(_minutes(again_at))),
             )
             return
-        await services.repository.add_feedback(
+        await services.repository.feedback.add(
             user.id,
             text[:MAX_FEEDBACK_CHARS],
             requested_at=job.received_at if job is not None else None,

@@ -71,7 +71,7 @@ async def forget_button(update: Update, context: Context) -> None:
         return
     services = get_services(context)
     try:
-        await services.repository.forget_user(query.from_user.id)
+        await services.repository.people.forget(query.from_user.id)
     except Exception:
         database_error(services, "forget_user")
         await query.answer(tr.gettext(FAILED_TEXT), show_alert=True)

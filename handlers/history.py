@@ -41,7 +41,7 @@ async def history(update: Update, context: Context) -> None:
     services = get_services(context)
     tr = await update_translator(update, context)
     try:
-        items = await services.repository.history(
+        items = await services.repository.detections.history(
             requester.user_id, limit=HISTORY_LIMIT, chat_id=requester.history_chat_id
         )
     except Exception:

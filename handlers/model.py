@@ -84,7 +84,7 @@ async def model_command(update: Update, context: Context) -> None:
         await reply_text(context.bot, message, single_model_text(services, tr))
         return
     try:
-        chat_settings = await services.repository.get_chat_settings(chat.id)
+        chat_settings = await services.repository.chat_settings.get(chat.id)
     except Exception:
         database_error(services, "get_chat_settings")
         await reply_text(context.bot, message, tr.gettext(UNAVAILABLE_TEXT))
@@ -128,7 +128,7 @@ async def model_button(update: Update, context: Context) -> None:
         return
     chosen = None if name == models.default else name
     try:
-        chat_settings = await services.repository.update_chat_settings(chat.id, model_name=chosen)
+        chat_settings = await services.repository.chat_settings.update(chat.id, model_name=chosen)
     except Exception:
         database_error(services, "update_chat_settings")
         await query.answer(tr.gettext(UNAVAILABLE_TEXT), show_alert=True)

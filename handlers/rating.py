@@ -98,7 +98,7 @@ async def rate(update: Update, context: Context) -> None:
         return
     detection_id, rating = parsed
     try:
-        counted = await services.repository.set_rating(
+        counted = await services.repository.feedback.rate(
             query.from_user.id, detection_id, rating, chat_id=chat_id
         )
     except Exception:

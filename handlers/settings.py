@@ -141,7 +141,7 @@ async def settings_command(update: Update, context: Context) -> None:
     services = get_services(context)
     tr = await update_translator(update, context)
     try:
-        chat_settings = await services.repository.get_chat_settings(chat.id)
+        chat_settings = await services.repository.chat_settings.get(chat.id)
     except Exception:
         database_error(services, "get_chat_settings")
         await reply_text(context.bot, message, tr.gettext(UNAVAILABLE_TEXT))
@@ -206,15 +206,15 @@ async def settings_button(update: Update, context: Context) -> None:
         return
     repository = services.repository
     try:
-        chat_settings = await repository.get_chat_settings(chat.id)
+        chat_settings = await repository.chat_settings.get(chat.id)
         page: int | None = None
         match action:
             case ("t", percent):
-                chat_settings = await repository.update_chat_settings(
+                chat_settings = await repository.chat_settings.update(
                     chat.id, min_score=percent / 100
                 )
             case ("a",) if chat.type != Chat.PRIVATE:
-                chat_settings = await repository.update_chat_settings(
+                chat_settings = await repository.chat_settings.update(
                     chat.id, auto_mode=not chat_settings.auto_mode
                 )
             case ("c", number):
@@ -223,12 +223,12 @@ async def settings_button(update: Update, context: Context) -> None:
                 choices = services.labels.class_choices()
                 page = number
                 if index < len(choices):
-                    chat_settings = await repository.update_chat_settings(
+                    chat_settings = await repository.chat_settings.update(
                         chat.id, class_filter=chat_settings.class_filter ^ {choices[index]}
                     )
             case ("all", number):
                 page = number
-                chat_settings = await repository.update_chat_settings(
+                chat_settings = await repository.chat_settings.update(
                     chat.id, class_filter=frozenset()
                 )
             case _:

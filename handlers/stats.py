@@ -116,8 +116,8 @@ async def send_stats(
     numbers: Stats | None = None
     arms: list[ModelVersionStats] = []
     try:
-        numbers = await services.repository.stats(days=STATS_DAYS, top=TOP_CLASSES)
-        arms = await services.repository.model_stats(days=STATS_DAYS)
+        numbers = await services.repository.stats.overview(days=STATS_DAYS, top=TOP_CLASSES)
+        arms = await services.repository.stats.per_model(days=STATS_DAYS)
     except Exception:
         database_error(services, "stats")
     text = tr.gettext(UNAVAILABLE_TEXT) if numbers is None else stats_text(numbers, tr)

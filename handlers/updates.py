@@ -36,7 +36,7 @@ async def track_update(update: Update, context: Context) -> None:
     services = get_services(context)
     services.metrics.updates.labels(type=update_type(update)).inc()
     try:
-        await services.repository.register_update(sender_info(update), chat_info(update))
+        await services.repository.people.register(sender_info(update), chat_info(update))
     except Exception:
         database_error(services, "registering the update")
 

@@ -204,7 +204,7 @@ async def test_all_classes_button_clears_the_filter(running_bot: RunningBot) -> 
     await press(running_bot, page.result, "cfg:x:0:0")
     cleared = await press(running_bot, page.result, "cfg:all:0")
     assert "Classes: all" in cleared.params["text"]
-    assert (await running_bot.repository.get_chat_settings(USER)).class_filter == frozenset()
+    assert (await running_bot.repository.chat_settings.get(USER)).class_filter == frozenset()
 
 
 async def test_history_lists_recent_detections_with_counts(

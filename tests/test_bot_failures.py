@@ -160,7 +160,7 @@ async def test_auto_mode_turned_off_again_ignores_plain_group_photos(
 
     assert api.calls_to("sendPhoto") == []
     assert await rows(running_bot, "SELECT id FROM detections") == []
-    assert (await running_bot.repository.get_chat_settings(GROUP)).auto_mode is False
+    assert (await running_bot.repository.chat_settings.get(GROUP)).auto_mode is False
 
 
 @sqlite_only
@@ -174,7 +174,7 @@ async def test_non_admin_cannot_turn_auto_mode_on(running_bot: RunningBot, cat: 
     assert answer.params["text"] == settings.NOT_ADMIN_TEXT
     assert api.calls_to("editMessageText") == []
     assert api.calls_to("sendPhoto") == []
-    assert (await running_bot.repository.get_chat_settings(GROUP)).auto_mode is False
+    assert (await running_bot.repository.chat_settings.get(GROUP)).auto_mode is False
 
 
 @sqlite_only

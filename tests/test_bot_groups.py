@@ -171,7 +171,7 @@ async def test_auto_mode_turned_on_by_admin_detects_every_group_photo(
     update = api.group_photo_update(GROUP, MEMBER, cat)
     reply = await running_bot.send(update, "sendPhoto")
     assert reply.reply_to == update["message"]["message_id"]
-    settings = await running_bot.repository.get_chat_settings(GROUP)
+    settings = await running_bot.repository.chat_settings.get(GROUP)
     assert settings.auto_mode is True
 
 
@@ -184,7 +184,7 @@ async def test_non_admin_cannot_change_group_settings(running_bot: RunningBot) -
 
     assert "Only group admins" in answer.params["text"]
     assert api.calls_to("editMessageText") == []
-    settings = await running_bot.repository.get_chat_settings(GROUP)
+    settings = await running_bot.repository.chat_settings.get(GROUP)
     assert settings.min_score is None and settings.auto_mode is False
 
 
@@ -195,4 +195,4 @@ async def test_group_creator_can_change_group_threshold(running_bot: RunningBot)
     menu = await _open_settings(running_bot, ADMIN)
     edit = await running_bot.send(api.callback_update(ADMIN, menu, "cfg:t:70"), "editMessageText")
     assert "Threshold: 70%" in edit.params["text"]
-    assert (await running_bot.repository.get_chat_settings(GROUP)).min_score == pytest.approx(0.7)
+    assert (await running_bot.repository.chat_settings.get(GROUP)).min_score == pytest.approx(0.7)

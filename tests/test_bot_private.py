@@ -239,7 +239,7 @@ async def test_database_that_stops_answering_during_a_detection_does_not_hold_up
     tfserving_standin: TFServingStandIn,
 ) -> None:
     bot = await start_bot(db_timeout_s=0.5)
-    await bot.repository.upsert_user(UserInfo(USER, USER, "ann"))
+    await bot.repository.people.register(UserInfo(USER, USER, "ann"), None)
     update = bot.api.private_photo_update(USER, (photos_dir / "cat_chelsea.jpg").read_bytes())
     tfserving_standin.latency_s = 1.0
     bot.push(update)

@@ -12,9 +12,11 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 
-from db.repository import Repository, UserInfo
+from db.records import UserInfo
+from db.repository import Repository
 from db.session import create_engine, create_sessionmaker
 from tests.support.records import new_detection
+from tests.support.sql import fetch
 
 mariadb_only = pytest.mark.parametrize("database_url", ["mariadb"], indirect=True)
 GROUP_ID = -1001234567890
@@ -28,7 +30,7 @@ async def test_fifty_concurrent_detections_are_all_stored_with_their_objects(
     ids = await asyncio.wait_for(
         asyncio.gather(
             *(
-                repository.record_detection(
+                repository.detections.record(
                     new_detection(users[i % 5], GROUP_ID, i, LABELS, inference_ms=float(i))
                 )
                 for i in range(50)
@@ -37,11 +39,11 @@ async def test_fifty_concurrent_detections_are_all_stored_with_their_objects(
         timeout=120,
     )
     assert len(set(ids)) == 50
-    stats = await repository.stats()
+    stats = await repository.stats.overview()
     assert (stats.detections_ok, stats.objects, stats.users) == (50, 150, 5)
     assert stats.per_class == [("cat", 50), ("dog", 50), ("person", 50)]
     for user in users:
-        items = await repository.history(user, limit=100)
+        items = await repository.detections.history(user, limit=100)
         assert len(items) == 10
         assert all(item.counts == {"person": 1, "dog": 1, "cat": 1} for item in items)
 
@@ -85,18 +87,19 @@ async def kill(database_url: str, ids: set[int]) -> None:
 async def test_connection_killed_by_the_server_between_calls_is_survived(
     repository: Repository, database_url: str
 ) -> None:
-    assert await repository.upsert_user(UserInfo(1, 1, "before")) is True
+    await repository.people.register(UserInfo(1, 1, "before"), None)
     pooled = await connection_ids(database_url)
     assert pooled
 
     await kill(database_url, pooled)
 
-    assert await repository.upsert_user(UserInfo(1, 1, "after")) is False
+    await repository.people.register(UserInfo(1, 1, "after"), None)
+    assert await fetch(database_url, "SELECT id, username FROM users") == [(1, "after")]
     assert (
-        await repository.record_detection(new_detection(1, GROUP_ID, 1, LABELS, inference_ms=1.0))
+        await repository.detections.record(new_detection(1, GROUP_ID, 1, LABELS, inference_ms=1.0))
         > 0
     )
-    assert [item.counts for item in await repository.history(1)] == [
+    assert [item.counts for item in await repository.detections.history(1)] == [
         {"person": 1, "dog": 1, "cat": 1}
     ]
     assert not (await connection_ids(database_url)) & pooled
@@ -127,15 +130,15 @@ async def test_connection_killed_after_checkout_is_retried_once(
         worker.join(timeout=10)
 
     try:
-        await repository.upsert_user(UserInfo(1, 1, "first"))
+        await repository.people.register(UserInfo(1, 1, "first"), None)
         event.listen(engine.sync_engine.pool, "checkout", kill_once)
         with caplog.at_level(logging.WARNING, logger="db.transactions"):
-            detection_id = await repository.record_detection(
+            detection_id = await repository.detections.record(
                 new_detection(1, GROUP_ID, 7, LABELS, inference_ms=7.0)
             )
         assert killed
         assert "retrying" in caplog.text
-        [item] = await repository.history(1)
+        [item] = await repository.detections.history(1)
         assert item.detection_id == detection_id
         async with engine.connect() as conn:
             objects = await conn.scalar(text("SELECT COUNT(*) FROM detected_objects"))

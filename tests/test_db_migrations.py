@@ -15,7 +15,8 @@ from sqlalchemy import Connection, inspect, text
 from db.errors import DatabaseUnavailable
 from db.migrate import downgrade, upgrade
 from db.models import Base
-from db.repository import Repository, UserInfo
+from db.records import UserInfo
+from db.repository import Repository
 from db.session import create_engine, create_sessionmaker
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +54,8 @@ async def test_migrations_go_down_to_empty_and_up_again(database_url: str) -> No
     engine = create_engine(database_url)
     try:
         repository = Repository(create_sessionmaker(engine))
-        assert await repository.upsert_user(UserInfo(1, 1, "after_reupgrade")) is True
+        await repository.people.register(UserInfo(1, 1, "after_reupgrade"), None)
+        assert (await repository.stats.overview()).users == 1
     finally:
         await engine.dispose()
 

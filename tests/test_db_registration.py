@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from db.repository import ChatInfo, Repository, UserInfo
+from db.records import ChatInfo, UserInfo
+from db.repository import Repository
 from db.session import create_engine
 from tests.support.sql import fetch
 
@@ -35,7 +36,7 @@ async def test_concurrent_first_updates_of_new_users_register_everyone_without_d
     repository: Repository, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def first_update(update_id: int) -> None:
-        await repository.register_update(sender(update_id), private_chat(update_id))
+        await repository.people.register(sender(update_id), private_chat(update_id))
 
     with caplog.at_level(logging.WARNING, logger="db.transactions"):
         await asyncio.wait_for(
@@ -47,12 +48,12 @@ async def test_concurrent_first_updates_of_new_users_register_everyone_without_d
     assert "Deadlock" not in caplog.text
 
 
-async def test_concurrent_separate_upserts_of_new_users_all_succeed(
+async def test_concurrent_separate_registrations_of_new_senders_and_chats_all_succeed(
     repository: Repository, database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def first_update(update_id: int) -> None:
-        await repository.upsert_user(sender(update_id))
-        await repository.upsert_chat(private_chat(update_id))
+        await repository.people.register(sender(update_id), None)
+        await repository.people.register(None, private_chat(update_id))
 
     with caplog.at_level(logging.WARNING, logger="db.transactions"):
         await asyncio.wait_for(
@@ -64,12 +65,12 @@ async def test_concurrent_separate_upserts_of_new_users_all_succeed(
     assert "Deadlock" not in caplog.text
 
 
-async def test_register_update_refreshes_a_known_sender_and_chat(
+async def test_registering_again_refreshes_a_known_sender_and_chat(
     repository: Repository, database_url: str
 ) -> None:
-    await repository.register_update(UserInfo(42, 42, "old"), ChatInfo(-5, "group", "A"))
-    await repository.register_update(UserInfo(42, 42, "new"), ChatInfo(-5, "group", "B"))
-    await repository.register_update(None, None)
+    await repository.people.register(UserInfo(42, 42, "old"), ChatInfo(-5, "group", "A"))
+    await repository.people.register(UserInfo(42, 42, "new"), ChatInfo(-5, "group", "B"))
+    await repository.people.register(None, None)
 
     assert await fetch(database_url, "SELECT username FROM users") == [("new",)]
     assert await fetch(database_url, "SELECT title FROM chats") == [("B",)]
@@ -81,7 +82,7 @@ async def test_registration_chosen_as_deadlock_victim_is_retried_and_kept(
 ) -> None:
     """Another writer locks the chat, then the user the registration holds: InnoDB rolls
     back the lighter transaction (the registration); it is retried and nothing is lost."""
-    await repository.register_update(UserInfo(42, 42, "old"), ChatInfo(42, "private"))
+    await repository.people.register(UserInfo(42, 42, "old"), ChatInfo(42, "private"))
     url = make_url(database_url)
     other = await aiomysql.connect(
         host=url.host or "127.0.0.1",
@@ -100,7 +101,7 @@ async def test_registration_chosen_as_deadlock_victim_is_retried_and_kept(
             await cursor.execute("SELECT id FROM chats WHERE id = 42 FOR UPDATE")
             with caplog.at_level(logging.WARNING, logger="db.transactions"):
                 registering = asyncio.create_task(
-                    repository.register_update(UserInfo(42, 42, "new"), ChatInfo(42, "private"))
+                    repository.people.register(UserInfo(42, 42, "new"), ChatInfo(42, "private"))
                 )
                 await wait_for_lock_wait(database_url)
                 await cursor.execute("SELECT id FROM users WHERE id = 42 FOR UPDATE")

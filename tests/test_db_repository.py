@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from db.errors import DuplicateDetection
-from db.repository import (
-    ChatInfo,
-    ChatSettings,
-    FailedDetection,
-    Repository,
-    UserInfo,
-)
+from db.records import ChatInfo, ChatSettings, FailedDetection, UserInfo
+from db.repository import Repository
 from db.session import create_engine, create_sessionmaker
 from tests.support.records import new_detection
 from tests.support.sql import fetch
@@ -25,61 +20,67 @@ async def count_rows(database_url: str, sql: str) -> int:
     return int(count)
 
 
-async def test_upsert_user_registers_once_and_refreshes_names(repository: Repository) -> None:
-    assert await repository.upsert_user(UserInfo(5, 5, "ann", "Ann")) is True
-    assert await repository.upsert_user(UserInfo(5, 5, "ann_new", "Ann", "Lee", "de")) is False
-    assert await repository.upsert_user(UserInfo(5, 5, "ann_new", "Ann", "Lee", "de")) is False
-    stats = await repository.stats()
+async def test_registering_a_known_sender_again_refreshes_their_one_row(
+    repository: Repository, database_url: str
+) -> None:
+    await repository.people.register(UserInfo(5, 5, "ann", "Ann"), None)
+    await repository.people.register(UserInfo(5, 5, "ann_new", "Ann", "Lee", "de"), None)
+    await repository.people.register(UserInfo(5, 5, "ann_new", "Ann", "Lee", "de"), None)
+    assert await fetch(
+        database_url, "SELECT id, username, first_name, last_name, language_code FROM users"
+    ) == [(5, "ann_new", "Ann", "Lee", "de")]
+    stats = await repository.stats.overview()
     assert stats.users == 1
 
 
 async def test_group_id_and_user_id_above_2_pow_32_round_trip(
     repository: Repository, database_url: str
 ) -> None:
-    await repository.upsert_user(UserInfo(BIG_USER_ID, BIG_USER_ID, "big"))
-    await repository.upsert_chat(ChatInfo(GROUP_ID, "supergroup", "Group 😀"))
-    detection_id = await repository.record_detection(
+    await repository.people.register(
+        UserInfo(BIG_USER_ID, BIG_USER_ID, "big"), ChatInfo(GROUP_ID, "supergroup", "Group 😀")
+    )
+    detection_id = await repository.detections.record(
         new_detection(BIG_USER_ID, GROUP_ID, 2**40, ("dog",))
     )
-    [item] = await repository.history(BIG_USER_ID)
+    [item] = await repository.detections.history(BIG_USER_ID)
     assert item.detection_id == detection_id
     assert item.counts == {"dog": 1}
-    assert (await repository.stats()).top_users == [(BIG_USER_ID, "big", 1)]
+    assert (await repository.stats.overview()).top_users == [(BIG_USER_ID, "big", 1)]
     assert await count_rows(database_url, "SELECT chat_id FROM detections") == GROUP_ID
-    settings = await repository.update_chat_settings(GROUP_ID, auto_mode=True)
+    settings = await repository.chat_settings.update(GROUP_ID, auto_mode=True)
     assert settings == ChatSettings(min_score=None, class_filter=frozenset(), auto_mode=True)
 
 
 async def test_chat_settings_default_then_change_only_what_is_passed(
     repository: Repository,
 ) -> None:
-    assert await repository.get_chat_settings(GROUP_ID) == ChatSettings()
-    await repository.upsert_chat(ChatInfo(GROUP_ID, "group", "Cats"))
-    await repository.update_chat_settings(GROUP_ID, min_score=0.35)
-    await repository.update_chat_settings(GROUP_ID, class_filter=frozenset({"cat", "dog"}))
-    settings = await repository.get_chat_settings(GROUP_ID)
+    assert await repository.chat_settings.get(GROUP_ID) == ChatSettings()
+    await repository.people.register(None, ChatInfo(GROUP_ID, "group", "Cats"))
+    await repository.chat_settings.update(GROUP_ID, min_score=0.35)
+    await repository.chat_settings.update(GROUP_ID, class_filter=frozenset({"cat", "dog"}))
+    settings = await repository.chat_settings.get(GROUP_ID)
     assert settings == ChatSettings(0.35, frozenset({"cat", "dog"}), False)
-    settings = await repository.update_chat_settings(
+    settings = await repository.chat_settings.update(
         GROUP_ID, min_score=None, class_filter=frozenset()
     )
     assert settings == ChatSettings(None, frozenset(), False)
-    assert await repository.update_chat_settings(7) == ChatSettings()
+    assert await repository.chat_settings.update(7) == ChatSettings()
     with pytest.raises(ValueError):
-        await repository.update_chat_settings(GROUP_ID, min_score=1.5)
+        await repository.chat_settings.update(GROUP_ID, min_score=1.5)
 
 
 async def test_settings_for_unknown_chat_create_the_row(repository: Repository) -> None:
-    settings = await repository.update_chat_settings(-42, auto_mode=True, min_score=0.7)
+    settings = await repository.chat_settings.update(-42, auto_mode=True, min_score=0.7)
     assert settings == ChatSettings(0.7, frozenset(), True)
-    assert (await repository.stats()).chats == 1
+    assert (await repository.stats.overview()).chats == 1
 
 
 async def test_feedback_text_with_emoji_and_astral_characters_round_trips(
     repository: Repository, database_url: str
 ) -> None:
     message = "Great bot 😀 — 𝒳 marks the spot 🐈‍⬛ 中文"
-    await repository.upsert_user(UserInfo(1, 1, "emoji_😀", "Zoë 𝒳"))
-    feedback_id = await repository.add_feedback(1, message)
+    await repository.people.register(UserInfo(1, 1, "emoji_😀", "Zoë 𝒳"), None)
+    feedback_id = await repository.feedback.add(1, message)
     stored = await fetch(
         database_url, "SELECT text, detection_id FROM feedback WHERE id = :id", id=feedback_id
     )
@@ -90,79 +91,79 @@ async def test_feedback_text_with_emoji_and_astral_characters_round_trips(
 
 
 async def test_feedback_on_a_vanished_detection_keeps_the_text(repository: Repository) -> None:
-    detection_id = await repository.record_detection(new_detection(1, 1, 10))
-    assert await repository.add_feedback(1, "nice", detection_id) > 0
-    assert await repository.add_feedback(1, "still here", 999_999) > 0
-    assert await repository.forget_user(1) == 1 + 2 + 1 + 1
+    detection_id = await repository.detections.record(new_detection(1, 1, 10))
+    assert await repository.feedback.add(1, "nice", detection_id) > 0
+    assert await repository.feedback.add(1, "still here", 999_999) > 0
+    assert await repository.people.forget(1) == 1 + 2 + 1 + 1
 
 
 async def test_second_detection_for_the_same_message_is_refused(repository: Repository) -> None:
-    first = await repository.record_detection(new_detection(1, GROUP_ID, 77))
+    first = await repository.detections.record(new_detection(1, GROUP_ID, 77))
     with pytest.raises(DuplicateDetection) as refused:
-        await repository.record_detection(new_detection(1, GROUP_ID, 77, ("cat", "cat")))
+        await repository.detections.record(new_detection(1, GROUP_ID, 77, ("cat", "cat")))
     assert refused.value.existing_id == first
     with pytest.raises(DuplicateDetection):
-        await repository.record_failed_detection(FailedDetection(1, GROUP_ID, 77, "corrupt"))
-    [item] = await repository.history(1)
+        await repository.detections.record_failed(FailedDetection(1, GROUP_ID, 77, "corrupt"))
+    [item] = await repository.detections.history(1)
     assert item.detection_id == first
     assert item.counts == {"person": 1}
-    assert await repository.record_detection(new_detection(1, GROUP_ID, 78)) != first
+    assert await repository.detections.record(new_detection(1, GROUP_ID, 78)) != first
 
 
 async def test_a_successful_retry_replaces_the_failed_attempt_on_that_message(
     repository: Repository,
 ) -> None:
-    await repository.record_failed_detection(
+    await repository.detections.record_failed(
         FailedDetection(1, GROUP_ID, 77, "detector_unavailable")
     )
-    ok = await repository.record_detection(new_detection(1, GROUP_ID, 77, ("cat", "cat")))
-    [item] = await repository.history(1)
+    ok = await repository.detections.record(new_detection(1, GROUP_ID, 77, ("cat", "cat")))
+    [item] = await repository.detections.history(1)
     assert (item.detection_id, item.status, item.counts) == (ok, "ok", {"cat": 2})
     with pytest.raises(DuplicateDetection):
-        await repository.record_detection(new_detection(1, GROUP_ID, 77))
+        await repository.detections.record(new_detection(1, GROUP_ID, 77))
 
 
 async def test_failed_detection_is_stored_with_its_error_kind(repository: Repository) -> None:
-    await repository.record_failed_detection(
+    await repository.detections.record_failed(
         FailedDetection(3, 3, 1, "image_too_large", file_id="f", detail="60 MP")
     )
-    [item] = await repository.history(3)
+    [item] = await repository.detections.history(3)
     assert (item.status, item.error_kind, item.counts) == ("failed", "image_too_large", {})
-    stats = await repository.stats()
+    stats = await repository.stats.overview()
     assert (stats.detections_ok, stats.detections_failed, stats.users) == (0, 1, 1)
 
 
 async def test_reply_file_id_is_stored(repository: Repository, database_url: str) -> None:
-    detection_id = await repository.record_detection(new_detection(1, 1, 1))
-    assert await repository.record_reply([(detection_id, "AgACreply")])
+    detection_id = await repository.detections.record(new_detection(1, 1, 1))
+    assert await repository.detections.record_reply([(detection_id, "AgACreply")])
     assert await fetch(database_url, "SELECT reply_file_id FROM detections") == [("AgACreply",)]
 
 
 async def test_rating_flip_changes_the_one_row(repository: Repository, database_url: str) -> None:
-    detection_id = await repository.record_detection(new_detection(1, 1, 5))
-    assert await repository.set_rating(2, detection_id, 1) is True
-    assert await repository.set_rating(2, detection_id, -1) is True
-    assert await repository.set_rating(2, detection_id, -1) is True
-    await repository.add_feedback(2, "text feedback 1", detection_id)
-    await repository.add_feedback(2, "text feedback 2", detection_id)
+    detection_id = await repository.detections.record(new_detection(1, 1, 5))
+    assert await repository.feedback.rate(2, detection_id, 1) is True
+    assert await repository.feedback.rate(2, detection_id, -1) is True
+    assert await repository.feedback.rate(2, detection_id, -1) is True
+    await repository.feedback.add(2, "text feedback 1", detection_id)
+    await repository.feedback.add(2, "text feedback 2", detection_id)
     ratings = "FROM feedback WHERE rating IS NOT NULL"
     assert await count_rows(database_url, f"SELECT COUNT(*) {ratings}") == 1
     assert await count_rows(database_url, f"SELECT rating {ratings}") == -1
     assert await count_rows(database_url, "SELECT COUNT(*) FROM feedback") == 3
-    assert await repository.set_rating(2, 123_456, 1) is False
+    assert await repository.feedback.rate(2, 123_456, 1) is False
     with pytest.raises(ValueError):
-        await repository.set_rating(2, detection_id, 0)
+        await repository.feedback.rate(2, detection_id, 0)
 
 
 async def test_history_is_newest_first_with_counts(repository: Repository) -> None:
     for message_id, labels in [(1, ("dog",)), (2, ("person", "dog", "person")), (3, ())]:
-        await repository.record_detection(new_detection(8, 8, message_id, labels))
-    await repository.record_detection(new_detection(9, 9, 4, ("cat",)))
-    items = await repository.history(8, limit=2)
+        await repository.detections.record(new_detection(8, 8, message_id, labels))
+    await repository.detections.record(new_detection(9, 9, 4, ("cat",)))
+    items = await repository.detections.history(8, limit=2)
     assert [item.counts for item in items] == [{}, {"person": 2, "dog": 1}]
     assert list(items[1].counts) == ["person", "dog"]
     assert items[0].created_at.tzinfo is not None
-    assert len(await repository.history(8)) == 3
+    assert len(await repository.detections.history(8)) == 3
 
 
 async def test_forget_removes_everything_of_one_user_and_nothing_of_another(
@@ -170,22 +171,23 @@ async def test_forget_removes_everything_of_one_user_and_nothing_of_another(
 ) -> None:
     alice, bob = 11, BIG_USER_ID
     for user in (alice, bob):
-        await repository.upsert_user(UserInfo(user, user, f"user{user}"))
-        await repository.upsert_chat(ChatInfo(user, "private"))
-        await repository.update_chat_settings(user, min_score=0.6)
-        await repository.add_feedback(user, f"hello from {user}")
-    alice_photo = await repository.record_detection(
+        await repository.people.register(
+            UserInfo(user, user, f"user{user}"), ChatInfo(user, "private")
+        )
+        await repository.chat_settings.update(user, min_score=0.6)
+        await repository.feedback.add(user, f"hello from {user}")
+    alice_photo = await repository.detections.record(
         new_detection(alice, GROUP_ID, 1, ("cat", "dog"))
     )
-    await repository.record_failed_detection(FailedDetection(alice, alice, 2, "corrupt"))
-    bob_photo = await repository.record_detection(new_detection(bob, GROUP_ID, 3, ("person",)))
-    await repository.set_rating(alice, alice_photo, 1)
-    await repository.set_rating(alice, bob_photo, -1)
-    await repository.set_rating(bob, alice_photo, 1)
-    await repository.add_feedback(bob, "about alice's photo", alice_photo)
+    await repository.detections.record_failed(FailedDetection(alice, alice, 2, "corrupt"))
+    bob_photo = await repository.detections.record(new_detection(bob, GROUP_ID, 3, ("person",)))
+    await repository.feedback.rate(alice, alice_photo, 1)
+    await repository.feedback.rate(alice, bob_photo, -1)
+    await repository.feedback.rate(bob, alice_photo, 1)
+    await repository.feedback.add(bob, "about alice's photo", alice_photo)
 
     before = await _table_counts(database_url)
-    deleted = await repository.forget_user(alice)
+    deleted = await repository.people.forget(alice)
 
     # alice: 1 user + 1 chat + 3 feedback + 2 detections + 2 objects
     assert deleted == 9
@@ -195,8 +197,8 @@ async def test_forget_removes_everything_of_one_user_and_nothing_of_another(
         f"SELECT COUNT(*) FROM feedback WHERE user_id = {alice}",
     ):
         assert await count_rows(database_url, query) == 0
-    assert await repository.history(alice) == []
-    assert await repository.get_chat_settings(alice) == ChatSettings()
+    assert await repository.detections.history(alice) == []
+    assert await repository.chat_settings.get(alice) == ChatSettings()
     after = await _table_counts(database_url)
     assert after == {
         "users": before["users"] - 1,
@@ -205,13 +207,13 @@ async def test_forget_removes_everything_of_one_user_and_nothing_of_another(
         "detected_objects": before["detected_objects"] - 2,
         "feedback": before["feedback"] - 3,
     }
-    assert [i.detection_id for i in await repository.history(bob)] == [bob_photo]
-    assert await repository.get_chat_settings(bob) == ChatSettings(0.6, frozenset(), False)
+    assert [i.detection_id for i in await repository.detections.history(bob)] == [bob_photo]
+    assert await repository.chat_settings.get(bob) == ChatSettings(0.6, frozenset(), False)
     bob_feedback = await count_rows(
         database_url, f"SELECT COUNT(*) FROM feedback WHERE user_id = {bob}"
     )
     assert bob_feedback == 3
-    assert await repository.forget_user(alice) == 0
+    assert await repository.people.forget(alice) == 0
 
 
 async def _table_counts(database_url: str) -> dict[str, int]:

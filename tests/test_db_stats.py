@@ -6,14 +6,8 @@ from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import text
 
-from db.repository import (
-    ChatInfo,
-    FailedDetection,
-    NewDetection,
-    Repository,
-    Stats,
-    UserInfo,
-)
+from db.records import ChatInfo, FailedDetection, NewDetection, Stats, UserInfo
+from db.repository import Repository
 from db.session import create_engine
 from tests.support.records import new_detection
 
@@ -27,18 +21,17 @@ def ok(user_id: int, message_id: int, inference_ms: float, labels: list[str]) ->
 async def seed(repository: Repository, database_url: str) -> None:
     """Alice: 12 ok (1..12 ms), each a person, the first 3 also a dog; 5 today, 7 yesterday.
     Bob: 8 ok (13..20 ms) with two cats each and 2 failed, all 40 days ago. Carol: nothing."""
-    await repository.upsert_user(UserInfo(ALICE, ALICE, "alice"))
-    await repository.upsert_user(UserInfo(BOB, BOB, None))
-    await repository.upsert_user(UserInfo(CAROL, CAROL, "carol"))
-    await repository.upsert_chat(ChatInfo(-100, "group", "G"))
-    await repository.upsert_chat(ChatInfo(ALICE, "private"))
+    await repository.people.register(UserInfo(ALICE, ALICE, "alice"), ChatInfo(ALICE, "private"))
+    await repository.people.register(UserInfo(BOB, BOB, None), None)
+    await repository.people.register(UserInfo(CAROL, CAROL, "carol"), None)
+    await repository.people.register(None, ChatInfo(-100, "group", "G"))
     for i in range(12):
         labels = ["person", "dog"] if i < 3 else ["person"]
-        await repository.record_detection(ok(ALICE, i, float(i + 1), labels))
+        await repository.detections.record(ok(ALICE, i, float(i + 1), labels))
     for i in range(8):
-        await repository.record_detection(ok(BOB, 100 + i, float(13 + i), ["cat", "cat"]))
+        await repository.detections.record(ok(BOB, 100 + i, float(13 + i), ["cat", "cat"]))
     for i in range(2):
-        await repository.record_failed_detection(FailedDetection(BOB, BOB, 200 + i, "corrupt"))
+        await repository.detections.record_failed(FailedDetection(BOB, BOB, 200 + i, "corrupt"))
 
     today = datetime.combine(datetime.now(UTC).date(), time(0, 30))
     engine = create_engine(database_url)
@@ -62,7 +55,7 @@ async def test_stats_match_the_hand_made_data_set(
     await seed(repository, database_url)
     today = datetime.now(UTC).date()
 
-    stats = await repository.stats(days=30, top=10)
+    stats = await repository.stats.overview(days=30, top=10)
 
     assert stats == Stats(
         users=3,
@@ -82,14 +75,14 @@ async def test_stats_window_and_top_limit(repository: Repository, database_url: 
     await seed(repository, database_url)
     today = datetime.now(UTC).date()
 
-    stats = await repository.stats(days=1, top=1)
+    stats = await repository.stats.overview(days=1, top=1)
 
     assert stats.per_day == [(today, 5)]
     assert stats.top_users == [(ALICE, "alice", 12)]
-    assert (await repository.stats(days=60)).per_day[0] == (today - timedelta(days=40), 10)
+    assert (await repository.stats.overview(days=60)).per_day[0] == (today - timedelta(days=40), 10)
 
 
 async def test_stats_of_an_empty_database(repository: Repository) -> None:
-    assert await repository.stats() == Stats(
+    assert await repository.stats.overview() == Stats(
         users=0, chats=0, detections_ok=0, detections_failed=0, objects=0
     )

@@ -115,7 +115,7 @@ async def test_photos_and_errors_are_answered_in_the_persons_language(
 
     one = await running_bot.send(api.private_photo_update(USER, cat), "sendPhoto")
     two = await running_bot.send(api.private_photo_update(USER, motorcycles), "sendPhoto")
-    await running_bot.repository.update_chat_settings(USER, min_score=FIVE_OBJECTS_SCORE)
+    await running_bot.repository.chat_settings.update(USER, min_score=FIVE_OBJECTS_SCORE)
     five = await running_bot.send(api.private_photo_update(USER, motorcycles), "sendPhoto")
     error = await _text_document(running_bot, USER)
 
@@ -343,7 +343,7 @@ async def test_history_and_settings_use_the_locales_dates_numbers_and_class_name
     api = running_bot.api
     api.set_language_code(USER, "es")
     await running_bot.send(api.private_photo_update(USER, cat), "sendPhoto")
-    await running_bot.repository.update_chat_settings(
+    await running_bot.repository.chat_settings.update(
         USER, min_score=0.3, class_filter=frozenset({"cat", "dog"})
     )
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from db.languages import LanguageChoices
-from db.repository import Repository, UserInfo
+from db.records import UserInfo
+from db.repository import Repository
 
 USER = 5_100_000_001
 OTHER = 5_100_000_002
@@ -40,10 +41,10 @@ async def test_choosing_again_replaces_and_none_removes_the_choice(
 async def test_forget_deletes_the_persons_choice_but_not_their_groups(
     repository: Repository,
 ) -> None:
-    await repository.upsert_user(UserInfo(id=USER, chat_id=USER, language_code="de"))
+    await repository.people.register(UserInfo(id=USER, chat_id=USER, language_code="de"), None)
     await repository.languages.choose("user", USER, "ru")
     await repository.languages.choose("chat", GROUP, "es")
 
-    await repository.forget_user(USER)
+    await repository.people.forget(USER)
 
     assert await repository.languages.choices(USER, GROUP) == LanguageChoices(chat="es")

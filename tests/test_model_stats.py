@@ -40,29 +40,29 @@ async def seed(repository: Repository, database_url: str) -> None:
     detector_accurate without a label (v7): 1 ok at 100 ms with 2 objects and 1 failure.
     Outside the figures: a stable detection 40 days old and an image error (no model)."""
     for user in range(1, 11):
-        await repository.upsert_user(UserInfo(user, user))
-    await repository.upsert_user(UserInfo(CHAT, CHAT))
+        await repository.people.register(UserInfo(user, user), None)
+    await repository.people.register(UserInfo(CHAT, CHAT), None)
     stable = [
-        await repository.record_detection(arm_detection(i, "stable", "1", ms, n))
+        await repository.detections.record(arm_detection(i, "stable", "1", ms, n))
         for i, (ms, n) in enumerate([(10, 1), (20, 1), (30, 2), (40, 0)], start=1)
     ]
     canary = [
-        await repository.record_detection(arm_detection(i, "canary", "2", ms, n))
+        await repository.detections.record(arm_detection(i, "canary", "2", ms, n))
         for i, (ms, n) in enumerate([(5, 3), (50, 1), (7, 1)], start=10)
     ]
-    await repository.record_detection(arm_detection(20, None, "7", 100, 2, "detector_accurate"))
-    old = await repository.record_detection(arm_detection(30, "stable", "1", 999, 5))
+    await repository.detections.record(arm_detection(20, None, "7", 100, 2, "detector_accurate"))
+    old = await repository.detections.record(arm_detection(30, "stable", "1", 999, 5))
     for message_id, model, label in [(40, "detector", "stable"), (41, "detector_accurate", None)]:
-        await repository.record_failed_detection(
+        await repository.detections.record_failed(
             FailedDetection(
                 CHAT, CHAT, message_id, "detector_unavailable", model_name=model, model_label=label
             )
         )
-    await repository.record_failed_detection(FailedDetection(CHAT, CHAT, 42, "corrupt_image"))
+    await repository.detections.record_failed(FailedDetection(CHAT, CHAT, 42, "corrupt_image"))
     for user in range(1, 11):
-        await repository.set_rating(user, stable[user % 2], 1 if user <= 2 else -1)
-        await repository.set_rating(user, canary[user % 3], 1 if user <= 9 else -1)
-        await repository.set_rating(user, old, 1)
+        await repository.feedback.rate(user, stable[user % 2], 1 if user <= 2 else -1)
+        await repository.feedback.rate(user, canary[user % 3], 1 if user <= 9 else -1)
+        await repository.feedback.rate(user, old, 1)
     engine = create_engine(database_url)
     try:
         async with engine.begin() as conn:
@@ -79,7 +79,7 @@ async def test_model_stats_match_the_hand_made_data_set(
 ) -> None:
     await seed(repository, database_url)
 
-    arms = await repository.model_stats(days=30)
+    arms = await repository.stats.per_model(days=30)
 
     assert arms == [
         ModelVersionStats("detector", "canary", ("2",), 3, 0, 7.0, 50.0, 5 / 3, 9, 1),

@@ -136,7 +136,7 @@ async def test_a_chosen_model_that_is_gone_falls_back_to_the_default_and_the_cho
     two_models: TFServingStandIn, start_bot: StartBot, cat: bytes, caplog: pytest.LogCaptureFixture
 ) -> None:
     bot = await start_bot(model_name=f"detector,{ACCURATE}")
-    await bot.repository.update_chat_settings(USER, model_name=ACCURATE)
+    await bot.repository.chat_settings.update(USER, model_name=ACCURATE)
     two_models.unload(ACCURATE)
 
     reply = await bot.send(bot.api.private_photo_update(USER, cat), "sendPhoto")
@@ -145,7 +145,7 @@ async def test_a_chosen_model_that_is_gone_falls_back_to_the_default_and_the_cho
     assert await eventually_rows(
         bot, "SELECT status, model_name, model_version FROM detections", [("ok", "detector", "2")]
     ) == [("ok", "detector", "2")]
-    assert (await bot.repository.get_chat_settings(USER)).model_name == ACCURATE
+    assert (await bot.repository.chat_settings.get(USER)).model_name == ACCURATE
     assert f"model {ACCURATE} failed" in caplog.text
     metrics = bot.services.metrics.render()[0].decode()
     assert f'detectx_model_fallbacks_total{{fallback="detector",model="{ACCURATE}"}} 1.0' in metrics
@@ -186,7 +186,7 @@ async def test_non_admin_cannot_choose_the_group_model(
         bot.api.callback_update(MEMBER, menu.result, "mdl:1"), "answerCallbackQuery"
     )
     assert "Only group admins" in answer.params["text"]
-    assert (await bot.repository.get_chat_settings(GROUP)).model_name is None
+    assert (await bot.repository.chat_settings.get(GROUP)).model_name is None
 
 
 @sqlite_only
