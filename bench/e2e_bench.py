@@ -5,7 +5,7 @@ Run: `.venv/bin/python -m bench.e2e_bench [--photos 120] [--users 8]` (needs ../
 In one run, on the real model and the shared photos:
 - end to end: the bot in webhook mode in this process (`bot.runner.serve`: real Application,
   handlers, pipeline, database); the TF Serving stand-in and the Bot API stand-in each in their
-  own process (as TF Serving and Telegram would be); MariaDB (database `detectx_e2e_bench` on the
+  own process (as TF Serving and Telegram would be); MariaDB (database `detectx_bench_e2e` on the
   server of DETECTX_TEST_MYSQL_URL, default root@127.0.0.1:3306; SQLite when no MariaDB answers).
   N photo updates from M users are POSTed to the webhook as fast as it accepts them: one sender per
   user, each posting its user's updates in order, as Telegram delivers per chat.
@@ -27,7 +27,12 @@ photo (from /proc, the bot process alone) and the other processes', over a burst
 shipped; then photos sent one at a time: update → reply p50 minus the model call as the bot timed
 it (its detectx_inference_seconds). With --profile, py-spy records the bot over one more burst
 (not the measured one) and the top of each profile is printed.
-Targets: bot CPU per photo <= 8 ms; idle overhead over the model call <= 15 ms.
+First printed: the issue-11 table (bot CPU per answered photo; update → reply overhead at idle
+minus the model call), one column per variant, the target, and whether the shipped variant
+(aiohttp, asyncio) meets it. Targets: bot CPU per photo <= 8 ms; idle overhead <= 15 ms.
+Full run (about 10 minutes on 2 cores): `--compare --photos 120 --rounds 3 --idle 12`; short
+check: `--compare --photos 24 --users 4 --rounds 1 --idle 3`.
+The RSS soak is bench/soak_bench.py; crash recovery is bench/recovery_bench.py.
 """
 
 from __future__ import annotations
