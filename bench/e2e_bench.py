@@ -5,7 +5,7 @@ Run: `.venv/bin/python -m bench.e2e_bench [--photos 120] [--users 8]` (needs ../
 In one run, on the real model and the shared photos:
 - end to end: the bot in webhook mode in this process (`bot.runner.serve`: real Application,
   handlers, pipeline, database); the TF Serving stand-in and the Bot API stand-in each in their
-  own process (as TF Serving and Telegram would be); MariaDB (database `detectx_e2e_bench` on the
+  own process (as TF Serving and Telegram would be); MariaDB (database `detectx_bench_e2e` on the
   server of DETECTX_TEST_MYSQL_URL, default root@127.0.0.1:3306; SQLite when no MariaDB answers).
   N photo updates from M users are POSTed to the webhook as fast as it accepts them: one sender per
   user, each posting its user's updates in order, as Telegram delivers per chat.
@@ -27,7 +27,12 @@ photo (from /proc, the bot process alone) and the other processes', over a burst
 shipped; then photos sent one at a time: update → reply p50 minus the model call as the bot timed
 it (its detectx_inference_seconds). With --profile, py-spy records the bot over one more burst
 (not the measured one) and the top of each profile is printed.
-Targets: bot CPU per photo <= 8 ms; idle overhead over the model call <= 15 ms.
+First printed: the issue-11 table (bot CPU per answered photo; update → reply overhead at idle
+minus the model call), one column per variant, the target, and whether the shipped variant
+(aiohttp, asyncio) meets it. Targets: bot CPU per photo <= 8 ms; idle overhead <= 15 ms.
+Full run (about 10 minutes on 2 cores): `--compare --photos 120 --rounds 3 --idle 12`; short
+check: `--compare --photos 24 --users 4 --rounds 1 --idle 3`.
+The RSS soak is bench/soak_bench.py; crash recovery is bench/recovery_bench.py.
 """
 
 from __future__ import annotations
@@ -37,7 +42,6 @@ import asyncio
 import json
 import os
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -55,24 +59,30 @@ import numpy.typing as npt
 from PIL import Image
 from pydantic import SecretStr
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 import bot.app
+from bench.processes import (
+    MODEL_DIR,
+    PHOTOS_DIR,
+    SECRET,
+    BotApi,
+    bot_environment,
+    bot_process,
+    botapi_process,
+    cpu_seconds,
+    find_process,
+    free_port,
+    prepare_database,
+    tfserving_process,
+)
+from bench.tables import markdown_table, verdict
 from bot.config import Settings
 from bot.detection.inprocess import LoadedModel, load_model
 from bot.runner import serve
 from bot.services import create_services
-from db.migrate import upgrade
-from db.session import create_engine, mask_url
+from db.session import create_engine
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-MODEL_DIR = SHARED / "models" / "ssd_mobilenet_v1_coco"
-PHOTOS_DIR = SHARED / "photos"
-DEFAULT_MYSQL_URL = "mysql+aiomysql://root@127.0.0.1:3306/detectx_test?charset=utf8mb4"
-BENCH_DATABASE = "detectx_e2e_bench"
-SECRET = "e2e-bench-secret"
+BENCH_DATABASE = "detectx_bench_e2e"
 FIRST_USER = 7_100_000_000
 REPLY_TIMEOUT_S = 600.0
 
@@ -80,12 +90,6 @@ REPLY_TIMEOUT_S = 600.0
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, min(len(ordered) - 1, round(q * len(ordered)) - 1))]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -117,25 +121,6 @@ class ModelOnly:
 # ---- CPU accounting ------------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process (this one when pid is None), all threads."""
-    if pid is None:
-        return time.process_time()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def find_process(*names: str) -> int | None:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in names:
-                    return int(entry.name)
-            except OSError:
-                continue
-    return None
-
-
 @dataclass
 class CpuMeter:
     """CPU seconds used by each process of the setup between `start()` and `stop()`."""
@@ -149,31 +134,6 @@ class CpuMeter:
 # ---- database ------------------------------------------------------------------------------------
 
 
-async def prepare_database(tmp: Path) -> tuple[str, str]:
-    """A fresh migrated database: MariaDB `detectx_bench` if reachable, else SQLite; (url, note)."""
-    base = os.environ.get("DETECTX_TEST_MYSQL_URL", DEFAULT_MYSQL_URL)
-    url = make_url(base).set(database=BENCH_DATABASE).render_as_string(hide_password=False)
-    admin = create_async_engine(make_url(base).set(database=None), poolclass=NullPool)
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS `{BENCH_DATABASE}`"))
-            await conn.execute(
-                text(
-                    f"CREATE DATABASE `{BENCH_DATABASE}` "
-                    "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                )
-            )
-    except Exception as exc:
-        url = f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
-        note = f"SQLite (MariaDB at {mask_url(base)} unavailable: {type(exc).__name__})"
-    else:
-        note = f"MariaDB ({mask_url(url)})"
-    finally:
-        await admin.dispose()
-    await upgrade(url)
-    return url, note
-
-
 async def count_ok_rows(database_url: str) -> int:
     engine = create_engine(database_url)
     try:
@@ -182,47 +142,6 @@ async def count_ok_rows(database_url: str) -> int:
             return int(result.scalar_one())
     finally:
         await engine.dispose()
-
-
-# ---- TF Serving stand-in in its own process ------------------------------------------------------
-
-
-@asynccontextmanager
-async def helper_process(
-    module: str, *args: str, ready: str, timeout_s: float
-) -> AsyncIterator[tuple[list[str], int]]:
-    """A `python -m module args` helper that prints `ready ...` once serving and serves until
-    its stdin closes; yields the words of that line and its pid."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        module,
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert process.stdout is not None and process.stdin is not None
-    try:
-        line = (await asyncio.wait_for(process.stdout.readline(), timeout_s)).decode().split()
-        if not line or line[0] != ready:
-            raise SystemExit(f"{module} did not start")
-        yield line, process.pid
-    finally:
-        process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 10)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
-@asynccontextmanager
-async def tfserving_process() -> AsyncIterator[tuple[str, int]]:
-    async with helper_process(
-        "bench.serve_standin", str(MODEL_DIR), ready="PORT", timeout_s=120
-    ) as (line, pid):
-        yield f"127.0.0.1:{line[1]}", pid
 
 
 # ---- model only ----------------------------------------------------------------------------------
@@ -245,55 +164,6 @@ async def model_only(
     started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(tasks)))
     return ModelOnly(calls, time.perf_counter() - started, time.process_time() - cpu)
-
-
-# ---- Bot API stand-in in its own process -------------------------------------------------------
-
-
-@dataclass
-class BotApi:
-    """The stand-in process: its Bot API URL and token, and its control API."""
-
-    url: str
-    token: str
-    control: str
-    session: aiohttp.ClientSession
-    pid: int
-
-    async def photo_updates(self, items: list[tuple[int, int]]) -> list[dict[str, Any]]:
-        async with self.session.post(f"{self.control}/photo_updates", json={"items": items}) as r:
-            r.raise_for_status()
-            updates: list[dict[str, Any]] = await r.json()
-            return updates
-
-    async def calls(self, method: str) -> list[dict[str, Any]]:
-        async with self.session.get(f"{self.control}/calls") as r:
-            r.raise_for_status()
-            calls: list[dict[str, Any]] = await r.json()
-        return [c for c in calls if c["method"] == method and c["status"] == 200]
-
-    async def wait_calls(self, method: str, count: int, within_s: float) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + within_s
-        while True:
-            calls = await self.calls(method)
-            if len(calls) >= count:
-                return calls
-            if time.monotonic() > deadline:
-                raise SystemExit(f"only {len(calls)} of {count} {method} calls arrived")
-            await asyncio.sleep(0.1)
-
-
-@asynccontextmanager
-async def botapi_process(photo_paths: list[Path]) -> AsyncIterator[BotApi]:
-    async with (
-        helper_process(
-            "bench.serve_botapi", *map(str, photo_paths), ready="PORTS", timeout_s=60
-        ) as (line, pid),
-        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
-    ):
-        yield BotApi(
-            f"http://127.0.0.1:{line[1]}", line[3], f"http://127.0.0.1:{line[2]}", session, pid
-        )
 
 
 # ---- end to end ----------------------------------------------------------------------------------
@@ -428,7 +298,7 @@ async def run(n: int, users: int) -> None:
     shipped_rate = bot.app.OVERALL_MAX_RATE
 
     with tempfile.TemporaryDirectory() as tmp:
-        database_url, database_note = await prepare_database(Path(tmp))
+        database_url, database_note = await prepare_database(BENCH_DATABASE, Path(tmp))
         async with (
             tfserving_process() as (tfserving, tfserving_pid),
             botapi_process(photo_paths) as botapi,
@@ -549,7 +419,7 @@ VARIANTS = (
     ("httpx, uvloop", "httpx", "uvloop"),
     ("aiohttp, uvloop", "aiohttp", "uvloop"),
 )
-BOT_START_TIMEOUT_S = 120.0
+SHIPPED_VARIANT = "aiohttp, asyncio"
 IDLE_PAUSE_S = 0.3
 
 
@@ -568,61 +438,6 @@ class VariantRun:
     @property
     def idle_model_call_ms(self) -> float:
         return statistics.mean(idle.model_call_ms for idle in self.idle)
-
-
-def bot_environment(botapi: BotApi, database_url: str, tfserving: str) -> dict[str, str]:
-    port = free_port()
-    return {
-        "TELEGRAM_BOT_TOKEN": botapi.token,
-        "TELEGRAM_API_URL": botapi.url,
-        "DATABASE_URL": database_url,
-        "TFSERVING_ADDRESS": tfserving,
-        "MODEL_NAME": "detector",
-        "WEBHOOK_URL": f"http://127.0.0.1:{port}/telegram",
-        "WEBHOOK_SECRET": SECRET,
-        "LISTEN_HOST": "127.0.0.1",
-        "LISTEN_PORT": str(port),
-        "USER_RATE_LIMIT_PER_MINUTE": "10000",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
-@asynccontextmanager
-async def bot_process(
-    botapi: BotApi, environment: dict[str, str], http: str, loop: str, log: Path
-) -> AsyncIterator[int]:
-    """`bench.serve_bot` with these settings; yields its pid once its webhook is registered."""
-    registered = len(await botapi.calls("setWebhook"))
-    with log.open("wb") as stderr:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bench.serve_bot",
-            "--http",
-            http,
-            "--loop",
-            loop,
-            env={**os.environ, **environment},
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=stderr,
-        )
-    try:
-        deadline = time.monotonic() + BOT_START_TIMEOUT_S
-        while len(await botapi.calls("setWebhook")) <= registered:
-            if process.returncode is not None or time.monotonic() > deadline:
-                output = await asyncio.to_thread(log.read_text)
-                raise SystemExit(f"bot ({http}, {loop}) did not start:\n{output[-2000:]}")
-            await asyncio.sleep(0.1)
-        yield process.pid
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 60)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
 
 @dataclass
@@ -779,7 +594,7 @@ async def compare(n: int, users: int, rounds: int, idle: int, profile_dir: Path 
     runs = {name: VariantRun({}, []) for name, _, _ in VARIANTS}
 
     with tempfile.TemporaryDirectory() as tmp:
-        database_url, database_note = await prepare_database(Path(tmp))
+        database_url, database_note = await prepare_database(BENCH_DATABASE, Path(tmp))
         async with (
             tfserving_process() as (tfserving, tfserving_pid),
             botapi_process(photo_paths) as botapi,
@@ -793,9 +608,11 @@ async def compare(n: int, users: int, rounds: int, idle: int, profile_dir: Path 
                     first_user = FIRST_USER + 100_000 * r + 10_000 * k
                     environment = bot_environment(botapi, database_url, tfserving)
                     log = Path(tmp) / f"bot-{k}.log"
-                    async with bot_process(botapi, environment, http, loop, log) as pid:
+                    async with bot_process(
+                        botapi, environment, log, http=http, loop=loop
+                    ) as running:
                         pids: dict[str, int | None] = {
-                            "bot": pid,
+                            "bot": running.pid,
                             "TF Serving stand-in": tfserving_pid,
                             "Bot API stand-in": botapi.pid,
                         }
@@ -818,12 +635,40 @@ async def compare(n: int, users: int, rounds: int, idle: int, profile_dir: Path 
                         )
                         if profile_dir is not None and r == rounds - 1:
                             out = profile_dir / f"profile-{http}-{loop}.txt"
-                            async with profiling(pid, out):
+                            async with profiling(running.pid, out):
                                 await end_to_end(
                                     *args, n, users, len(photos), first_user=first_user + 7_000
                                 )
                             runs[name].profile = out
     report_compare(runs, model_ms, n, users, rounds, idle, database_note)
+
+
+CPU_TARGET_MS = 8.0
+IDLE_OVERHEAD_TARGET_MS = 15.0
+
+
+def targets_table(runs: dict[str, VariantRun]) -> str:
+    """The issue-11 rows this mode measures: one column per variant, then the target, and
+    whether the shipped variant (aiohttp, asyncio) meets it."""
+    shipped = runs[SHIPPED_VARIANT]
+    cpu = {name: statistics.mean(run.cpu_ms["bot"]) for name, run in runs.items()}
+    idle = {name: run.idle_reply_ms - run.idle_model_call_ms for name, run in runs.items()}
+    header = ["figure", *runs, "target", "shipped"]
+    rows = [
+        [
+            "bot CPU per answered photo (ms)",
+            *(f"{cpu[name]:.1f}" for name in runs),
+            f"<= {CPU_TARGET_MS:g}",
+            verdict(statistics.mean(shipped.cpu_ms["bot"]) <= CPU_TARGET_MS),
+        ],
+        [
+            "update → reply overhead at idle minus the model call (ms)",
+            *(f"{idle[name]:.1f}" for name in runs),
+            f"<= {IDLE_OVERHEAD_TARGET_MS:g}",
+            verdict(idle[SHIPPED_VARIANT] <= IDLE_OVERHEAD_TARGET_MS),
+        ],
+    ]
+    return markdown_table(header, rows)
 
 
 def report_compare(
@@ -840,6 +685,9 @@ def report_compare(
         f"{n} photos from {users} users per variant, variants interleaved; {os.cpu_count()} CPUs"
     )
     print(f"database: {database_note}; TF Serving and Bot API stand-ins in their own processes\n")
+    print("issue 11 targets (first variant = today's path before issue 11):")
+    print(targets_table(runs))
+    print()
     names = list(next(iter(runs.values())).cpu_ms)
     header = ["variant".ljust(24), *(f"{p} CPU ms/photo" for p in names)]
     tail = ["idle reply p50 ms", "bot's model call ms", "idle overhead ms"]

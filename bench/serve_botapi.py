@@ -7,8 +7,10 @@ photo, as Telegram does) out of the bot's process makes the bot's measured laten
 Control API on 127.0.0.1:<control>:
 - `POST /photo_updates` `{"items": [[user_id, photo_index], ...]}` → private photo updates (their
   files are stored, so the bot's getFile and download work), in order.
-- `GET /calls` → every Bot API call so far: `{"method", "status", "chat_id", "reply_to", "at"}`,
-  `at` on the system-wide monotonic clock (`time.monotonic()` of any process on this machine).
+- `GET /calls[?since=k]` → every Bot API call so far (from the k-th on): `{"method", "status",
+  "chat_id", "reply_to", "at"}`, `at` on the system-wide monotonic clock (`time.monotonic()` of
+  any process on this machine).
+- `GET /counts` → `{"total": calls so far, "ok": {method: successful calls}}` (cheap to poll).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ def control_app(api: BotApiStandIn, photos: list[bytes]) -> web.Application:
         return web.json_response(updates)
 
     async def calls(request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
         return web.json_response(
             [
                 {
@@ -39,13 +42,25 @@ def control_app(api: BotApiStandIn, photos: list[bytes]) -> web.Application:
                     "reply_to": c.reply_to,
                     "at": c.at,
                 }
-                for c in api.calls
+                for c in api.calls[since:]
             ]
         )
+
+    ok: dict[str, int] = {}
+    counted = 0
+
+    async def counts(request: web.Request) -> web.Response:
+        nonlocal counted
+        for c in api.calls[counted:]:
+            if c.ok:
+                ok[c.method] = ok.get(c.method, 0) + 1
+        counted = len(api.calls)
+        return web.json_response({"total": counted, "ok": ok})
 
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/photo_updates", photo_updates)
     app.router.add_get("/calls", calls)
+    app.router.add_get("/counts", counts)
     return app
 
 
