@@ -19,7 +19,14 @@ from telegram import Bot, Message, User
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
-from bot.detection.errors import DetectionError, DetectorError, ImageTooLarge, NotAnImage
+from bot.detection.errors import (
+    DetectionError,
+    DetectorError,
+    DownloadFailed,
+    ImageTooLarge,
+    InternalError,
+    NotAnImage,
+)
 from bot.detection.models import ModelRoute
 from bot.detection.summary import caption
 from bot.detection.types import DetectionResult
@@ -53,21 +60,6 @@ HOURLY_CAP_TEXT = N_(
     "You've sent as many photos as I take in an hour. Please come back in {minutes} min "
     "(at {at} UTC) and send this one again."
 )
-DOWNLOAD_FAILED_TEXT = N_("I couldn't download that file from Telegram. Please send it again.")
-
-
-class DownloadFailed(DetectionError):
-    kind = "download_failed"
-    short_message = N_("download failed")
-    user_message = DOWNLOAD_FAILED_TEXT
-
-
-class InternalError(DetectionError):
-    """A bug on our side; recorded like any failure so it shows in the failure rate."""
-
-    kind = "internal_error"
-    short_message = N_("internal error")
-    user_message = N_("Sorry, something went wrong on my side. Please try again.")
 
 
 @dataclass(frozen=True)
