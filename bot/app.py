@@ -21,7 +21,7 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.flood_limit import MessageRateLimiter
+from bot.limits.telegram_flood import MessageRateLimiter
 from bot.log_context import update_log_context
 from bot.services import Services
 from bot.telegram_request import AiohttpRequest
@@ -152,8 +152,7 @@ def register_handlers(application: AnyApplication) -> None:
     )
 
     application.add_handler(MessageHandler(photo.ALBUM_ITEM, photo.album_item))
-    application.add_handler(MessageHandler(photo.PRIVATE_PHOTO, photo.private_photo))
-    application.add_handler(MessageHandler(photo.GROUP_PHOTO, photo.group_photo))
+    application.add_handler(MessageHandler(photo.PHOTO, photo.photo))
     application.add_handler(MessageHandler(fallback.PRIVATE_OTHER, fallback.other_message))
 
     application.add_error_handler(errors.on_error)

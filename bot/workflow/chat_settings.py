@@ -1,0 +1,15 @@
+"""A chat's settings as the workflow reads them: the defaults while the database is down."""
+
+from __future__ import annotations
+
+from bot.services import Services
+from db.records import ChatSettings
+from handlers.common import database_error
+
+
+async def read_chat_settings(services: Services, chat_id: int) -> ChatSettings:
+    try:
+        return await services.repository.get_chat_settings(chat_id)
+    except Exception:
+        database_error(services, "get_chat_settings")
+        return ChatSettings()
