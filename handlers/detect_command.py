@@ -5,9 +5,10 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.i18n import N_
+from bot.telegram_send import reply_text
 from bot.workflow.image_source import has_image
 from bot.workflow.photo import answer_detect_command
-from handlers.common import Context, get_services, reply_text
+from handlers.common import Context, get_services
 from handlers.language import update_translator
 
 NOT_A_REPLY_TEXT = N_("Reply /detect to a photo and I'll find the objects in it.")

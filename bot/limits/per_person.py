@@ -9,12 +9,12 @@ from datetime import datetime
 
 from telegram import Message, User
 
+from bot.database_errors import database_error
 from bot.i18n import N_, Translator
 from bot.identity import requester_of
 from bot.services import Services
 from db.limits import Admission
 from db.types import utc_now
-from handlers.common import database_error
 
 HOURLY_CAP_TEXT = N_(
     "You've sent as many photos as I take in an hour. Please come back in {minutes} min "

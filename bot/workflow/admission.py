@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from telegram import Bot, Message, User
 
+from bot.database_errors import database_error
 from bot.i18n import Translator
 from bot.inbox import Work
 from bot.limits.per_person import admit_photos, hourly_cap_text
 from bot.services import Services
+from bot.telegram_send import reply_text
 from bot.workflow.replies import notify_queued_once
 from bot.workflow.reply_record import reply_once
-from handlers.common import database_error, reply_text
 
 
 async def admit(

@@ -9,7 +9,9 @@ import json
 
 from telegram import Bot, Message, Update, User
 
+from bot.database_errors import database_error
 from bot.inbox import Work
+from bot.reply_language import translator_for
 from bot.services import Services
 from bot.workflow.admission import admit
 from bot.workflow.album_reply import send_album_answer
@@ -18,8 +20,6 @@ from bot.workflow.detect import detect_photo
 from bot.workflow.replies import reply_with_outcome, show_uploading
 from bot.workflow.triggers import should_answer
 from db.albums import album_key
-from handlers.common import database_error
-from handlers.language import translator_for
 
 
 async def collect_album_item(services: Services, update: Update) -> bool:

@@ -9,12 +9,12 @@ from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto, Message
 
 from bot.i18n import Translator
 from bot.inbox import Work
+from bot.rating_buttons import rating_buttons
 from bot.services import Services
+from bot.telegram_send import reply_parameters, send_with_retry
 from bot.workflow.outcome import PhotoOutcome, outcome_text
 from bot.workflow.replies import reply_with_outcome
 from bot.workflow.reply_record import record_reply, sending_reply
-from handlers.common import reply_parameters, send_with_retry
-from handlers.rating import rating_buttons
 
 MAX_MEDIA_GROUP = 10
 

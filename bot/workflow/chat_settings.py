@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bot.database_errors import database_error
 from bot.services import Services
 from db.records import ChatSettings
-from handlers.common import database_error
 
 
 async def read_chat_settings(services: Services, chat_id: int) -> ChatSettings:

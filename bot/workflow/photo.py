@@ -6,7 +6,9 @@ from telegram import Bot, Message, User
 
 from bot.detection.errors import NotAnImage
 from bot.inbox import Work
+from bot.reply_language import translator_for
 from bot.services import Services
+from bot.telegram_send import reply_text
 from bot.workflow.admission import admit
 from bot.workflow.chat_settings import read_chat_settings
 from bot.workflow.detect import detect_photo
@@ -15,8 +17,6 @@ from bot.workflow.replies import reply_with_outcome, show_uploading
 from bot.workflow.reply_record import reply_once
 from bot.workflow.triggers import should_answer
 from db.records import ChatSettings
-from handlers.common import reply_text
-from handlers.language import translator_for
 
 
 async def answer_photo(

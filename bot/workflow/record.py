@@ -9,6 +9,7 @@ import logging
 
 from telegram import Message, User
 
+from bot.database_errors import database_error
 from bot.detection.errors import DetectionError, DetectorError, NotAnImage
 from bot.detection.models import ModelRoute
 from bot.detection.types import DetectionResult
@@ -18,7 +19,6 @@ from bot.services import Services
 from bot.workflow.image_source import ImageSource
 from db.errors import DuplicateDetection, Forgotten
 from db.records import FailedDetection, NewDetection, NewObject
-from handlers.common import database_error
 
 logger = logging.getLogger(__name__)
 

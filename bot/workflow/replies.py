@@ -11,11 +11,11 @@ from telegram.error import TelegramError
 
 from bot.i18n import N_, Translator
 from bot.inbox import Work
+from bot.rating_buttons import rating_keyboard
 from bot.services import Services
+from bot.telegram_send import reply_parameters, reply_text, send_with_retry
 from bot.workflow.outcome import PhotoOutcome, outcome_text
 from bot.workflow.reply_record import record_reply, reply_once, sending_reply
-from handlers.common import reply_parameters, reply_text, send_with_retry
-from handlers.rating import rating_keyboard
 
 logger = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 
 from telegram import Message
 
+from bot.database_errors import database_error
 from bot.inbox import Work
 from bot.services import Services
-from handlers.common import database_error
 
 logger = logging.getLogger(__name__)
 
