@@ -18,7 +18,7 @@ root@127.0.0.1:3306), created fresh.
    left out: the application's `process_update` does the inbox's part of an answer and nothing
    else, in one of two ways:
    - `done`: nothing, so the worker's own `Inbox.done` finishes the row (updates without a reply);
-   - `reply`: `sending_reply` then `record_reply` from handlers.detection, as a photo's answer
+   - `reply`: `sending_reply` then `record_reply` (bot.workflow.reply_record), as a photo's answer
      does (mark the reply as being sent; then mark it sent and the row done in one transaction).
    Measured, rows per second:
    - store: `--updates` stored one per transaction (as webhook calls do), 8 concurrent tasks;
@@ -58,10 +58,10 @@ from bot.config import Settings
 from bot.server import APPLICATION_KEY, create_web_app
 from bot.services import Services, create_services
 from bot.worker import AnyApplication, Worker
+from bot.workflow.reply_record import record_reply, sending_reply
 from db.inbox import NewUpdate
 from db.repository import Repository
 from db.session import create_engine, create_sessionmaker
-from handlers.detection import record_reply, sending_reply
 
 DATABASE = "detectx_bench_inbox"
 TOKEN = "123456:bench-token"

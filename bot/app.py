@@ -21,8 +21,9 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot.flood_limit import MessageRateLimiter
+from bot.limits.telegram_flood import MessageRateLimiter
 from bot.log_context import update_log_context
+from bot.rating_buttons import RATE_PATTERN
 from bot.services import Services
 from bot.telegram_request import AiohttpRequest
 from handlers import (
@@ -140,7 +141,7 @@ def register_handlers(application: AnyApplication) -> None:
     application.add_handler(CallbackQueryHandler(model.model_button, pattern=model.MODEL_PATTERN))
     application.add_handler(CommandHandler("language", language.language_command, filters=new))
 
-    application.add_handler(CallbackQueryHandler(rating.rate, pattern=rating.RATE_PATTERN))
+    application.add_handler(CallbackQueryHandler(rating.rate, pattern=RATE_PATTERN))
     application.add_handler(
         CallbackQueryHandler(settings.settings_button, pattern=rf"^{settings.CALLBACK_PREFIX}:")
     )
@@ -152,8 +153,7 @@ def register_handlers(application: AnyApplication) -> None:
     )
 
     application.add_handler(MessageHandler(photo.ALBUM_ITEM, photo.album_item))
-    application.add_handler(MessageHandler(photo.PRIVATE_PHOTO, photo.private_photo))
-    application.add_handler(MessageHandler(photo.GROUP_PHOTO, photo.group_photo))
+    application.add_handler(MessageHandler(photo.PHOTO, photo.photo))
     application.add_handler(MessageHandler(fallback.PRIVATE_OTHER, fallback.other_message))
 
     application.add_error_handler(errors.on_error)

@@ -16,7 +16,7 @@ from bot.detection.models import ModelCatalog
 from bot.detection.pipeline import DetectionPipeline
 from bot.inbox import Jobs
 from bot.labels import LabelMap
-from bot.limiter import DetectionLimiter
+from bot.limits.detection_slots import DetectionSlots
 from bot.metrics import Metrics
 from db.repository import Repository
 from db.session import create_engine, create_sessionmaker
@@ -38,7 +38,7 @@ class Services:
     engine: AsyncEngine
     metrics: Metrics
     labels: LabelMap
-    limiter: DetectionLimiter
+    detection_slots: DetectionSlots
     models: ModelCatalog
     jobs: Jobs = field(default_factory=Jobs)
 
@@ -113,6 +113,6 @@ async def create_services(settings: Settings) -> Services:
         engine=engine,
         metrics=metrics,
         labels=pipeline.labels,
-        limiter=DetectionLimiter(settings.max_concurrent_detections, metrics),
+        detection_slots=DetectionSlots(settings.max_concurrent_detections, metrics),
         models=models,
     )

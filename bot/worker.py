@@ -24,7 +24,7 @@ from telegram.ext import Application
 
 from bot.inbox import AlbumJob, Job, Jobs
 from bot.services import Services
-from handlers.album import album_messages, answer_album
+from bot.workflow.album import album_messages, answer_album
 
 logger = logging.getLogger(__name__)
 

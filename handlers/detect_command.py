@@ -1,37 +1,17 @@
-"""Groups: `/detect` sent as a reply to a photo, and photos whose caption mentions the bot or holds
-`/detect`."""
+"""`/detect` sent as a reply to a photo (captions holding it: `bot.workflow.triggers`)."""
 
 from __future__ import annotations
 
-from telegram import Message, MessageEntity, Update
+from telegram import Update
 
 from bot.i18n import N_
-from handlers.common import Context, get_services, reply_text
-from handlers.detection import detect_and_reply, has_image
+from bot.telegram_send import reply_text
+from bot.workflow.image_source import has_image
+from bot.workflow.photo import answer_detect_command
+from handlers.common import Context, get_services
 from handlers.language import update_translator
 
-DETECT_COMMAND = "detect"
 NOT_A_REPLY_TEXT = N_("Reply /detect to a photo and I'll find the objects in it.")
-
-
-def asks_for_detection(message: Message, bot_username: str, bot_id: int) -> bool:
-    """True when the caption mentions the bot (@name or a text mention) or holds /detect."""
-    mention = f"@{bot_username}".casefold()
-    entities = message.parse_caption_entities(
-        [MessageEntity.MENTION, MessageEntity.TEXT_MENTION, MessageEntity.BOT_COMMAND]
-    )
-    for entity, text in entities.items():
-        if entity.type == MessageEntity.MENTION and text.casefold() == mention:
-            return True
-        if entity.type == MessageEntity.TEXT_MENTION and entity.user and entity.user.id == bot_id:
-            return True
-        if entity.type == MessageEntity.BOT_COMMAND:
-            command, _, addressee = text[1:].partition("@")
-            if command.casefold() == DETECT_COMMAND and (
-                not addressee or addressee.casefold() == bot_username.casefold()
-            ):
-                return True
-    return False
 
 
 async def detect_command(update: Update, context: Context) -> None:
@@ -46,4 +26,4 @@ async def detect_command(update: Update, context: Context) -> None:
         return
     services = get_services(context)
     job = services.jobs.of(update)
-    await detect_and_reply(context.bot, services, target, message.from_user, job=job)
+    await answer_detect_command(context.bot, services, target, message.from_user, job)

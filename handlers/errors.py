@@ -7,7 +7,8 @@ import logging
 from telegram import Update
 
 from bot.i18n import N_
-from handlers.common import Context, get_services, reply_text
+from bot.telegram_send import reply_text
+from handlers.common import Context, get_services
 from handlers.language import update_translator
 
 logger = logging.getLogger(__name__)

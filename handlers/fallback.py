@@ -7,7 +7,8 @@ from telegram.ext import filters
 
 from bot.detection.errors import NotAnImage
 from bot.i18n import N_
-from handlers.common import Context, reply_text
+from bot.telegram_send import reply_text
+from handlers.common import Context
 from handlers.language import update_translator
 
 HINT_TEXT = N_("Send me a photo and I'll find the objects in it. /help shows what else I can do.")

@@ -12,10 +12,12 @@ from datetime import datetime, timedelta
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, CommandHandler, MessageHandler, filters
 
+from bot.database_errors import database_error
 from bot.i18n import N_
+from bot.telegram_send import reply_text
 from db.errors import Forgotten
 from db.types import utc_now
-from handlers.common import Context, database_error, get_services, reply_text
+from handlers.common import Context, get_services
 from handlers.language import update_translator
 
 MAX_FEEDBACK_CHARS = 4000

@@ -6,9 +6,11 @@ import re
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from bot.database_errors import database_error
 from bot.i18n import N_
 from bot.identity import requester_of
-from handlers.common import Context, database_error, get_services, reply_text
+from bot.telegram_send import reply_text
+from handlers.common import Context, get_services
 from handlers.language import update_translator
 
 CALLBACK_PREFIX = "forget"

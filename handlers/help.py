@@ -5,7 +5,8 @@ from __future__ import annotations
 from telegram import Update
 
 from bot.i18n import N_
-from handlers.common import Context, reply_text
+from bot.telegram_send import reply_text
+from handlers.common import Context
 from handlers.language import update_translator
 
 HELP_TEXT = N_(

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from telegram import Update
 
+from bot.database_errors import database_error
 from bot.detection.errors import short_message_for
 from bot.detection.summary import format_counts
 from bot.i18n import N_, Translator
 from bot.identity import requester_of
+from bot.telegram_send import reply_text
 from db.records import HistoryItem
-from handlers.common import Context, database_error, get_services, reply_text
+from handlers.common import Context, get_services
 from handlers.language import update_translator
 
 HISTORY_LIMIT = 10

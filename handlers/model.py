@@ -12,10 +12,12 @@ import logging
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, TelegramError
 
+from bot.database_errors import database_error
 from bot.detection.models import ModelCatalog
 from bot.i18n import N_, Translator
 from bot.services import Services
-from handlers.common import Context, database_error, get_services, is_group_admin, reply_text
+from bot.telegram_send import reply_text
+from handlers.common import Context, get_services, is_group_admin
 from handlers.language import update_translator
 
 logger = logging.getLogger(__name__)

@@ -13,19 +13,15 @@ from telegram import Bot, Chat, Message, Update
 from telegram.error import TelegramError
 
 from bot.charts import ModelChartRow, render_stats_chart
+from bot.database_errors import database_error
 from bot.i18n import N_, Translator
 from bot.model_report import arm_name, model_report, thumbs_share
+from bot.reply_language import translator_for
 from bot.services import Services
+from bot.telegram_send import reply_parameters, reply_text, send_with_retry
 from db.records import ModelVersionStats, Stats
-from handlers.common import (
-    Context,
-    database_error,
-    get_services,
-    reply_parameters,
-    reply_text,
-    send_with_retry,
-)
-from handlers.language import translator_for, update_translator
+from handlers.common import Context, get_services
+from handlers.language import update_translator
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ import logging
 
 from telegram import Update
 
+from bot.database_errors import database_error
 from db.records import ChatInfo, UserInfo
-from handlers.common import Context, database_error, get_services
+from handlers.common import Context, get_services
 
 logger = logging.getLogger(__name__)
 

@@ -239,4 +239,4 @@ async def test_photos_waiting_for_a_slot_are_told_they_are_queued(
 
     notices = [c for c in api.calls_to("sendMessage") if "queued" in c.params["text"]]
     assert len(notices) >= 1
-    assert bot.services.limiter.running == 0 and bot.services.limiter.waiting == 0
+    assert bot.services.detection_slots.running == 0 and bot.services.detection_slots.waiting == 0

@@ -175,6 +175,24 @@ async def test_auto_mode_turned_on_by_admin_detects_every_group_photo(
     assert settings.auto_mode is True
 
 
+async def test_auto_mode_leaves_a_group_file_that_is_no_image_alone(
+    running_bot: RunningBot, cat: bytes
+) -> None:
+    api = running_bot.api
+    await running_bot.repository.chat_settings.update(GROUP, auto_mode=True)
+    mark = len(api.calls)
+    pdf = api.document_update(
+        GROUP, MEMBER, b"%PDF-1.4 minutes", file_name="minutes.pdf", mime_type="application/pdf"
+    )
+    running_bot.push(pdf)
+    await running_bot.wait_idle()
+    assert api.calls[mark:] == []
+
+    image = api.document_update(GROUP, MEMBER, cat, file_name="cat.jpg", mime_type="image/jpeg")
+    reply = await running_bot.send(image, "sendPhoto")
+    assert reply.reply_to == image["message"]["message_id"]
+
+
 async def test_non_admin_cannot_change_group_settings(running_bot: RunningBot) -> None:
     api = running_bot.api
     menu = await _open_settings(running_bot, MEMBER)

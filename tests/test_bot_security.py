@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from bot.identity import ANONYMOUS_ADMIN_ID, CHANNEL_POST_ID
+from bot.rating_buttons import rating_data, rating_key
 from handlers import rating, settings, stats
-from handlers.rating import rating_data, rating_key
 from tests.support.bot_fixtures import ADMIN_ID, RunningBot, StartBot
 from tests.support.bot_helpers import rows
 

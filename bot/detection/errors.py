@@ -105,6 +105,22 @@ class DetectorOutputError(DetectorError):
     user_message = N_("The detector returned an unexpected answer. Please try again later.")
 
 
+class DownloadFailed(DetectionError):
+    """Telegram would not hand over the file."""
+
+    kind = "download_failed"
+    short_message = N_("download failed")
+    user_message = N_("I couldn't download that file from Telegram. Please send it again.")
+
+
+class InternalError(DetectionError):
+    """A bug on our side; recorded like any failure so it shows in the failure rate."""
+
+    kind = "internal_error"
+    short_message = N_("internal error")
+    user_message = N_("Sorry, something went wrong on my side. Please try again.")
+
+
 def short_message_for(kind: str | None) -> str:
     """The `short_message` of the error class whose `kind` this is (a stored failure's), or the
     generic one for kinds no class has (any longer)."""

@@ -16,10 +16,10 @@ from bot.app import AnyApplication, build_application
 from bot.config import Settings
 from bot.inbox import to_new_update
 from bot.polling import Poller
+from bot.rating_buttons import parse_rating_data, rating_key
 from bot.services import Services, create_services
 from bot.worker import Worker
 from db.repository import Repository
-from handlers.rating import parse_rating_data, rating_key
 from tests.support.botapi_standin import ApiCall, BotApiStandIn, JSONDict
 from tests.support.tfserving_standin import TFServingStandIn
 

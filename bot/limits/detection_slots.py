@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from bot.metrics import Metrics
 
 
-class DetectionLimiter:
+class DetectionSlots:
     """At most `slots` detections at once; `job()` spans a whole photo, `slot()` its detection."""
 
     def __init__(self, slots: int, metrics: Metrics) -> None:

@@ -9,7 +9,7 @@ from telegram.constants import ChatAction
 from telegram.error import RetryAfter
 from telegram.ext import ExtBot
 
-from bot.flood_limit import MessageRateLimiter
+from bot.limits.telegram_flood import MessageRateLimiter
 from tests.support.botapi_standin import BotApiStandIn
 
 CHAT_ID = 4242
