@@ -110,5 +110,29 @@ async def _until_fetched(api: BotApiStandIn, update_id: int) -> None:
         await asyncio.sleep(0.02)
 
 
+async def _until_store_failed(caplog: pytest.LogCaptureFixture) -> None:
+    deadline = time.monotonic() + 30
+    while not any("cannot store" in r.getMessage() for r in caplog.records):
+        assert time.monotonic() < deadline, "storing never failed"
+        await asyncio.sleep(0.02)
+
+
 def _key(update: JSONDict) -> tuple[int, int]:
     return update["message"]["chat"]["id"], update["message"]["message_id"]
+
+
+async def test_polling_stopped_during_a_database_outage_leaves_the_unstored_batch_to_telegram(
+    start_bot: StartBot, database_url: str, photos_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    photo = (photos_dir / "cat_chelsea.jpg").read_bytes()
+    async with DatabaseOutage(database_url) as outage:
+        bot = await start_bot(database_url=outage.url, db_timeout_s=1.0)
+        api = bot.api
+        async with outage.down():
+            with caplog.at_level(logging.WARNING, logger="bot.polling"):
+                update = bot.push(api.private_photo_update(USER, photo))
+                await _until_store_failed(caplog)
+                await asyncio.wait_for(bot.poller.stop(), 15)
+            assert api.pending_updates == 1
+            assert max(poll.offset for poll in api.polls) <= update["update_id"]
+    assert api.calls_to("sendPhoto") == []
