@@ -2,10 +2,10 @@
 
 python-telegram-bot's Updater confirms updates as soon as it fetched them (the next getUpdates
 carries the new offset) and keeps them in memory; a crash then loses them. Here the offset moves
-past an update only once it is committed to the inbox. While the database cannot store a batch,
-the batch is handled right here instead (`handle_directly`), and the offset moves past it only
-once it was handled: Telegram keeps it until then, so a crash meanwhile loses nothing (it is
-delivered again, the one case where a polled update may be answered twice).
+past an update only once it is committed to the inbox, and updates are handled only from there.
+While the database cannot store a batch, the poller keeps retrying that batch with backoff (each
+attempt bounded by the repository's DB_TIMEOUT_S) and asks Telegram for nothing: Telegram keeps
+the batch, so a crash meanwhile loses nothing and answers nothing twice.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, TelegramError
@@ -41,18 +41,16 @@ class Poller:
         inbox: Inbox,
         on_stored: Callable[[], None],
         *,
-        handle_directly: Callable[[Update], Awaitable[None]] | None = None,
         poll_timeout_s: int = POLL_TIMEOUT_S,
     ) -> None:
         self._bot = bot
         self._inbox = inbox
         self._on_stored = on_stored
-        self._handle_directly = handle_directly
         self._poll_timeout_s = poll_timeout_s
         self._offset: int | None = None
         self._task: asyncio.Task[None] | None = None
         self._fetching = False
-        self._stopping = False
+        self._stopping = asyncio.Event()
         self._last_error_log = 0.0
 
     async def start(self) -> None:
@@ -61,8 +59,9 @@ class Poller:
         self._task = asyncio.create_task(self._loop(), name="polling")
 
     async def stop(self) -> None:
-        """Stop polling; a batch being stored is stored first. Confirms what was stored."""
-        self._stopping = True
+        """Stop polling; a store under way finishes, a batch waiting to be stored again is left to
+        Telegram. Confirms what was stored."""
+        self._stopping.set()
         task = self._task
         if task is None:
             return
@@ -75,7 +74,7 @@ class Poller:
 
     async def _loop(self) -> None:
         pause = ERROR_PAUSE_S
-        while not self._stopping:
+        while not self._stopping.is_set():
             self._fetching = True
             try:
                 updates = await self._bot.get_updates(
@@ -88,7 +87,7 @@ class Poller:
                 raise
             except TelegramError as exc:
                 self._log_error("getUpdates failed: %s", exc)
-                await asyncio.sleep(pause)
+                await self._pause(pause)
                 pause = min(pause * 2, MAX_ERROR_PAUSE_S)
                 continue
             finally:
@@ -98,32 +97,47 @@ class Poller:
                 await self._store(updates)
 
     async def _store(self, updates: tuple[Update, ...]) -> None:
+        """Store the batch, retrying until it is stored or the poller stops; only then move the
+        offset past it."""
         rows = [
             new_update_of(u, json.dumps(u.to_dict(), ensure_ascii=False, separators=(",", ":")))
             for u in updates
         ]
         pause = ERROR_PAUSE_S
-        while True:
+        failing_since: float | None = None
+        while not self._stopping.is_set():
             try:
                 await self._inbox.store(rows)
-                break
             except Exception as exc:
-                if self._stopping:
-                    logger.warning("stopping: %d polled updates left to Telegram", len(rows))
-                    return
-                if self._handle_directly is not None:
-                    self._log_error("cannot store polled updates, handling them at once: %s", exc)
-                    await asyncio.gather(*(self._handle_directly(u) for u in updates))
-                    self._offset = max(u.update_id for u in updates) + 1
-                    return
-                self._log_error("storing polled updates failed, retrying: %s", exc)
-                await asyncio.sleep(pause)
+                if failing_since is None:
+                    failing_since = time.monotonic()
+                self._log_error(
+                    "cannot store %d polled updates; Telegram keeps them, retrying: %s",
+                    len(rows),
+                    exc,
+                )
+                await self._pause(pause)
                 pause = min(pause * 2, MAX_ERROR_PAUSE_S)
-        self._offset = max(u.update_id for u in updates) + 1
-        self._on_stored()
+                continue
+            if failing_since is not None:
+                logger.warning(
+                    "stored %d polled updates after %.0f s of failing",
+                    len(rows),
+                    time.monotonic() - failing_since,
+                )
+            self._offset = max(u.update_id for u in updates) + 1
+            self._on_stored()
+            return
+        logger.warning("stopping: %d polled updates left to Telegram", len(rows))
 
-    def _log_error(self, message: str, exc: BaseException) -> None:
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when the poller stops."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    def _log_error(self, message: str, *args: object) -> None:
+        """At most one line per LOG_EVERY_S, so an outage does not flood the log."""
         now = time.monotonic()
         if now - self._last_error_log >= LOG_EVERY_S:
             self._last_error_log = now
-            logger.warning(message, exc)
+            logger.warning(message, *args)

@@ -154,11 +154,6 @@ async def _start_receiving(
             drop_pending_updates=False,
         )
         return None
-    poller = Poller(
-        application.bot,
-        services.repository.inbox,
-        worker.wake,
-        handle_directly=application.process_update,
-    )
+    poller = Poller(application.bot, services.repository.inbox, worker.wake)
     await poller.start()
     return poller

@@ -164,11 +164,7 @@ async def start_polling_bot(settings: Settings, api: BotApiStandIn) -> RunningBo
     application = build_application(services, webhook=True)
     worker = Worker(application, services, idle_poll_s=0.05)
     poller = Poller(
-        application.bot,
-        services.repository.inbox,
-        worker.wake,
-        handle_directly=application.process_update,
-        poll_timeout_s=POLL_TIMEOUT_S,
+        application.bot, services.repository.inbox, worker.wake, poll_timeout_s=POLL_TIMEOUT_S
     )
     bot = RunningBot(application, services, api, settings, worker, poller)
     try:

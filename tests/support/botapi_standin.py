@@ -132,6 +132,14 @@ class ApiCall:
         return [b["callback_data"] for row in self.buttons for b in row if "callback_data" in b]
 
 
+@dataclass(frozen=True)
+class Poll:
+    """One answered getUpdates: the offset the bot confirmed with and the updates it got."""
+
+    offset: int
+    update_ids: tuple[int, ...]
+
+
 @dataclass
 class _StoredFile:
     file_id: str
@@ -226,6 +234,8 @@ class BotApiStandIn:
         """Menus by (scope as JSON, language_code or ""); `commands` is the default one."""
         self._language_codes: dict[int, str | None] = {}
         self.webhook: JSONDict | None = None
+        self.polls: list[Poll] = []
+        """Every getUpdates answered: the offset it asked with and the update ids it got."""
         self.max_download_bytes = MAX_DOWNLOAD_BYTES
         self._runner: web.AppRunner | None = None
         self._queue = _Queue()
@@ -809,14 +819,18 @@ class BotApiStandIn:
                 self._queue.updates = [u for u in self._queue.updates if u["update_id"] >= offset]
                 self._queue.acknowledged.set()
             if self._queue.updates or self._closing.is_set():
-                return self._queue.updates[:limit]
+                batch = self._queue.updates[:limit]
+                self.polls.append(Poll(offset, tuple(u["update_id"] for u in batch)))
+                return batch
             remaining = deadline - time.monotonic()
             if remaining <= 0:
+                self.polls.append(Poll(offset, ()))
                 return []
             self._queue.changed.clear()
             try:
                 await asyncio.wait_for(self._queue.changed.wait(), remaining)
             except TimeoutError:
+                self.polls.append(Poll(offset, ()))
                 return []
 
     async def _m_setWebhook(self, call: ApiCall) -> bool:
