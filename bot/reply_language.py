@@ -21,8 +21,19 @@ def label_names(services: Services) -> LabelNames:
     return "translated" if services.settings.label_map is None else "as_written"
 
 
-def _group_id(chat: Chat | None) -> int | None:
+def group_id_of(chat: Chat | None) -> int | None:
+    """The chat whose language choice applies, as language choices are stored: None in private."""
     return chat.id if chat is not None and chat.type != Chat.PRIVATE else None
+
+
+def translator_of(
+    services: Services, choices: LanguageChoices, language_code: str | None
+) -> Translator:
+    """The translator for a reply, from the stored choices and the person's Telegram language."""
+    language = choose_language(
+        chat_choice=choices.chat, user_choice=choices.user, language_code=language_code
+    )
+    return translator(language, label_names(services))
 
 
 async def stored_choices(
@@ -30,7 +41,7 @@ async def stored_choices(
 ) -> LanguageChoices:
     """What /language stored for this person and (in a group) this chat; none when the
     database does not answer (the Telegram language still applies)."""
-    return await _stored_choices(services, user.id if user is not None else None, _group_id(chat))
+    return await _stored_choices(services, user.id if user is not None else None, group_id_of(chat))
 
 
 async def _stored_choices(
@@ -48,7 +59,7 @@ async def translator_for(services: Services, user: User | None, chat: Chat | Non
     return await reply_translator(
         services,
         user_id=user.id if user is not None else None,
-        group_id=_group_id(chat),
+        group_id=group_id_of(chat),
         language_code=user.language_code if user is not None else None,
     )
 
@@ -63,7 +74,4 @@ async def reply_translator(
     """`translator_for` from plain values (`group_id` None in a private chat), for code that
     holds no Telegram objects."""
     choices = await _stored_choices(services, user_id, group_id)
-    language = choose_language(
-        chat_choice=choices.chat, user_choice=choices.user, language_code=language_code
-    )
-    return translator(language, label_names(services))
+    return translator_of(services, choices, language_code)

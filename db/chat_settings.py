@@ -24,7 +24,7 @@ class ChatSettingsRepository:
 
     async def get(self, chat_id: int) -> ChatSettings:
         async def work(session: AsyncSession) -> ChatSettings:
-            return await _read(session, chat_id)
+            return await read_chat_settings(session, chat_id)
 
         return await self._tx.run(work)
 
@@ -61,12 +61,13 @@ class ChatSettingsRepository:
                         insert_only={"type": "private" if chat_id > 0 else "group"},
                     )
                 )
-            return await _read(session, chat_id)
+            return await read_chat_settings(session, chat_id)
 
         return await self._tx.run(work)
 
 
-async def _read(session: AsyncSession, chat_id: int) -> ChatSettings:
+async def read_chat_settings(session: AsyncSession, chat_id: int) -> ChatSettings:
+    """The chat's settings inside the caller's transaction; the defaults for an unknown chat."""
     c = _chats
     row = (
         await session.execute(

@@ -42,21 +42,9 @@ class LanguageRepository:
 
     async def choices(self, user_id: int | None, chat_id: int | None) -> LanguageChoices:
         """The person's own choice and, for a group, the group's, in one query."""
-        wanted = []
-        if user_id is not None:
-            wanted.append(("user", user_id))
-        if chat_id is not None and chat_id != user_id:
-            wanted.append(("chat", chat_id))
-        if not wanted:
-            return LanguageChoices()
-        c = _choices.c
 
         async def work(session: AsyncSession) -> LanguageChoices:
-            keys = [(c.scope == scope) & (c.owner_id == owner) for scope, owner in wanted]
-            condition = keys[0] if len(keys) == 1 else keys[0] | keys[1]
-            rows = (await session.execute(select(c.scope, c.language).where(condition))).all()
-            found = {row.scope: row.language for row in rows}
-            return LanguageChoices(user=found.get("user"), chat=found.get("chat"))
+            return await read_language_choices(session, user_id, chat_id)
 
         return await self._transaction(work)
 
@@ -80,6 +68,25 @@ class LanguageRepository:
             )
 
         await self._transaction(work)
+
+
+async def read_language_choices(
+    session: AsyncSession, user_id: int | None, chat_id: int | None
+) -> LanguageChoices:
+    """`LanguageRepository.choices` inside the caller's transaction."""
+    wanted = []
+    if user_id is not None:
+        wanted.append(("user", user_id))
+    if chat_id is not None and chat_id != user_id:
+        wanted.append(("chat", chat_id))
+    if not wanted:
+        return LanguageChoices()
+    c = _choices.c
+    keys = [(c.scope == scope) & (c.owner_id == owner) for scope, owner in wanted]
+    condition = keys[0] if len(keys) == 1 else keys[0] | keys[1]
+    rows = (await session.execute(select(c.scope, c.language).where(condition))).all()
+    found = {row.scope: row.language for row in rows}
+    return LanguageChoices(user=found.get("user"), chat=found.get("chat"))
 
 
 async def forget_user_language(session: AsyncSession, user_id: int) -> int:

@@ -37,51 +37,45 @@ class Admission:
     retry_at: datetime | None = None
 
 
+async def admit_photos(
+    session: AsyncSession, user_id: int, photos: int, *, per_minute: int, per_hour: int
+) -> Admission:
+    """Let `photos` photos of this person through (counted) if both limits allow it, inside the
+    caller's transaction.
+
+    An album larger than the per-minute rate goes through whole when the person's minute is
+    empty. Concurrent calls for one person (other replicas) take turns on the person's row lock,
+    so the count cannot be overrun."""
+    now = utc_now()
+    if is_mysql_session(session):
+        await session.execute(select(_users.c.id).where(_users.c.id == user_id).with_for_update())
+    a = _admissions
+    times = list(
+        (
+            await session.execute(
+                select(a.c.admitted_at)
+                .where(a.c.user_id == user_id, a.c.admitted_at > now - HOUR)
+                .order_by(a.c.admitted_at)
+            )
+        ).scalars()
+    )
+    over_hour = len(times) + photos - per_hour
+    if over_hour > 0:
+        if over_hour > len(times):
+            return Admission(False, retry_at=now + HOUR)
+        return Admission(False, retry_at=times[over_hour - 1] + HOUR)
+    last_minute = [t for t in times if t > now - MINUTE]
+    over_minute = len(last_minute) + photos - per_minute
+    if over_minute > 0 and last_minute:
+        index = min(over_minute, len(last_minute)) - 1
+        return Admission(False, wait_until=last_minute[index] + MINUTE)
+    await session.execute(insert(_admissions), [{"user_id": user_id, "admitted_at": now}] * photos)
+    return Admission(True)
+
+
 class Limits:
     def __init__(self, transactions: Transactions) -> None:
         self._tx = transactions
-
-    async def admit_photos(
-        self, user_id: int, photos: int, *, per_minute: int, per_hour: int
-    ) -> Admission:
-        """Let `photos` photos of this person through (counted) if both limits allow it.
-
-        An album larger than the per-minute rate goes through whole when the person's minute
-        is empty. Concurrent calls for one person (other replicas) take turns on the person's
-        row lock, so the count cannot be overrun."""
-
-        async def work(session: AsyncSession) -> Admission:
-            now = utc_now()
-            if is_mysql_session(session):
-                await session.execute(
-                    select(_users.c.id).where(_users.c.id == user_id).with_for_update()
-                )
-            a = _admissions
-            times = list(
-                (
-                    await session.execute(
-                        select(a.c.admitted_at)
-                        .where(a.c.user_id == user_id, a.c.admitted_at > now - HOUR)
-                        .order_by(a.c.admitted_at)
-                    )
-                ).scalars()
-            )
-            over_hour = len(times) + photos - per_hour
-            if over_hour > 0:
-                if over_hour > len(times):
-                    return Admission(False, retry_at=now + HOUR)
-                return Admission(False, retry_at=times[over_hour - 1] + HOUR)
-            last_minute = [t for t in times if t > now - MINUTE]
-            over_minute = len(last_minute) + photos - per_minute
-            if over_minute > 0 and last_minute:
-                index = min(over_minute, len(last_minute)) - 1
-                return Admission(False, wait_until=last_minute[index] + MINUTE)
-            await session.execute(
-                insert(_admissions), [{"user_id": user_id, "admitted_at": now}] * photos
-            )
-            return Admission(True)
-
-        return await self._tx.run(work)
 
     async def feedback_allowed(self, user_id: int, per_hour: int) -> datetime | None:
         """None when this person may send feedback now, else when they may again."""

@@ -26,6 +26,7 @@ from db.inbox import Inbox
 from db.languages import LanguageRepository
 from db.limits import Limits
 from db.people import People
+from db.photo_requests import PhotoRequests
 from db.prompts import FeedbackPrompts
 from db.stats import StatsRepository
 from db.transactions import Transactions
@@ -55,6 +56,7 @@ class Repository:
         self.stats = StatsRepository(self._tx)
         self.inbox = Inbox(self._tx)
         self.limits = Limits(self._tx)
+        self.photo_requests = PhotoRequests(self._tx)
         self.albums = Albums(self._tx)
         self.prompts = FeedbackPrompts(self._tx)
         self.languages = LanguageRepository(self._tx.run)

@@ -9,11 +9,8 @@ from datetime import datetime
 
 from telegram import Message, User
 
-from bot.database_errors import database_error
 from bot.i18n import N_, Translator
 from bot.identity import requester_of
-from bot.services import Services
-from db.limits import Admission
 from db.types import utc_now
 
 HOURLY_CAP_TEXT = N_(
@@ -22,23 +19,10 @@ HOURLY_CAP_TEXT = N_(
 )
 
 
-async def admit_photos(
-    services: Services, message: Message, requester: User, photos: int
-) -> Admission:
-    """Count `photos` photos of the sender of `message` if both limits allow them now; admitted
-    when the database does not answer, so an outage never costs anyone their answer."""
-    settings = services.settings
+def limit_key(message: Message, requester: User) -> int:
+    """What the limits count `message`'s photos under (see bot.identity)."""
     identity = requester_of(message)
-    try:
-        return await services.repository.limits.admit_photos(
-            identity.key if identity is not None else requester.id,
-            photos,
-            per_minute=settings.user_rate_limit_per_minute,
-            per_hour=settings.user_hourly_limit,
-        )
-    except Exception:
-        database_error(services, "admit_photos")
-        return Admission(True)
+    return identity.key if identity is not None else requester.id
 
 
 def hourly_cap_text(retry_at: datetime, tr: Translator) -> str:

@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-from telegram import Bot, Message, User
+from telegram import Bot, Message
 
 from bot.database_errors import database_error
 from bot.i18n import Translator
 from bot.inbox import Work
-from bot.limits.per_person import admit_photos, hourly_cap_text
+from bot.limits.per_person import hourly_cap_text
 from bot.services import Services
 from bot.telegram_send import reply_text
 from bot.workflow.replies import notify_queued_once
 from bot.workflow.reply_record import reply_once
+from db.limits import Admission
 
 
-async def admit(
+async def go_ahead(
     bot: Bot,
     services: Services,
     message: Message,
-    requester: User,
-    photos: int,
+    admission: Admission | None,
     job: Work | None,
     tr: Translator,
 ) -> bool:
-    """True: go ahead now. Over the short-term rate the job is deferred in the inbox (one
-    "queued" notice); over the hourly cap the person is told when to come back."""
-    admission = await admit_photos(services, message, requester, photos)
-    if admission.admitted:
+    """True: go ahead now (also when nothing was counted). Over the short-term rate the job is
+    deferred in the inbox (one "queued" notice); over the hourly cap the person is told when to
+    come back."""
+    if admission is None or admission.admitted:
         return True
     if admission.wait_until is not None:
         if job is None:

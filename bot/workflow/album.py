@@ -11,14 +11,12 @@ from telegram import Bot, Message, Update, User
 
 from bot.database_errors import database_error
 from bot.inbox import Work
-from bot.reply_language import translator_for
 from bot.services import Services
-from bot.workflow.admission import admit
+from bot.workflow.admission import go_ahead
 from bot.workflow.album_reply import send_album_answer
-from bot.workflow.chat_settings import read_chat_settings
 from bot.workflow.detect import detect_photo
 from bot.workflow.replies import reply_with_outcome, show_uploading
-from bot.workflow.triggers import should_answer
+from bot.workflow.request import open_request
 from db.albums import album_key
 
 
@@ -61,11 +59,11 @@ async def answer_album(
     if first is None or first.from_user is None:
         return
     requester: User = first.from_user
-    chat_settings = await read_chat_settings(services, first.chat_id)
-    if not should_answer(items, chat_settings, bot_username=bot.username, bot_id=bot.id):
+    request = await open_request(bot, services, items, requester, len(photos))
+    if not request.answers:
         return
-    tr = await translator_for(services, requester, first.chat)
-    if not await admit(bot, services, first, requester, len(photos), job, tr):
+    chat_settings, tr = request.chat_settings, request.tr
+    if not await go_ahead(bot, services, first, request.admission, job, tr):
         return
     async with services.detection_slots.job():
         await show_uploading(bot, first.chat_id)
