@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.errors import DuplicateDetection
-from db.inbox import InboxLease, mark_done, mark_reply_sent
+from db.inbox import InboxLease, mark_done, mark_reply_sending, mark_reply_sent
 from db.models import DetectedObject, Detection
 from db.person_writes import ensure_user, refuse_if_forgotten
 from db.records import FailedDetection, HistoryItem, NewDetection, NewObject
@@ -33,8 +33,10 @@ class Detections:
     def __init__(self, transactions: Transactions) -> None:
         self._tx = transactions
 
-    async def record(self, detection: NewDetection) -> int:
+    async def record(self, detection: NewDetection, reply_sending: InboxLease | None = None) -> int:
         """Store a successful detection and its objects in one transaction; its id.
+        `reply_sending`: the inbox row whose reply goes out next, marked as being sent in the
+        same transaction (also when DuplicateDetection is raised).
 
         A failed attempt on the same chat message (the person asked again after "try again
         in a minute") is replaced by this one. DuplicateDetection, carrying the existing row's
@@ -62,6 +64,7 @@ class Detections:
                 await session.execute(
                     insert(_objects), _object_rows(detection_id, detection.objects)
                 )
+            await _mark_sending(session, reply_sending)
             return detection_id
 
         async def replace_failed(session: AsyncSession) -> int:
@@ -86,6 +89,7 @@ class Detections:
 
             async def existing(session: AsyncSession) -> int | None:
                 d = _detections
+                await _mark_sending(session, reply_sending)
                 return await session.scalar(
                     select(d.c.id).where(
                         d.c.chat_id == detection.chat_id, d.c.message_id == detection.message_id
@@ -95,8 +99,11 @@ class Detections:
             duplicate.existing_id = await self._tx.run(existing)
             raise
 
-    async def record_failed(self, failed: FailedDetection) -> int:
-        """Store an image the bot could not detect in, with the error kind; its id."""
+    async def record_failed(
+        self, failed: FailedDetection, reply_sending: InboxLease | None = None
+    ) -> int:
+        """Store an image the bot could not detect in, with the error kind; its id.
+        `reply_sending` as for `record` (not marked when DuplicateDetection is raised)."""
         row = {
             "user_id": failed.user_id,
             "chat_id": failed.chat_id,
@@ -111,7 +118,9 @@ class Detections:
         }
 
         async def work(session: AsyncSession) -> int:
-            return await _insert_detection(session, row)
+            detection_id = await _insert_detection(session, row)
+            await _mark_sending(session, reply_sending)
+            return detection_id
 
         return await self._insert_with_user(failed.user_id, work, failed.requested_at)
 
@@ -245,3 +254,8 @@ def _object_rows(detection_id: int, objects: Sequence[NewObject]) -> list[dict[s
         }
         for obj in objects
     ]
+
+
+async def _mark_sending(session: AsyncSession, lease: InboxLease | None) -> None:
+    if lease is not None:
+        await mark_reply_sending(session, lease.owner, lease.update_id)

@@ -267,9 +267,7 @@ class Inbox:
         """Just before the reply goes to Telegram: a takeover after this may send it twice."""
 
         async def work(session: AsyncSession) -> None:
-            await session.execute(
-                update(_inbox).where(_held_by(owner, [update_id])).values(reply_state=REPLY_SENDING)
-            )
+            await mark_reply_sending(session, owner, update_id)
 
         await self._tx.run(work)
 
@@ -347,6 +345,12 @@ async def mark_done(session: AsyncSession, owner: str, update_id: int) -> bool:
         ),
     )
     return changed == 1
+
+
+async def mark_reply_sending(session: AsyncSession, owner: str, update_id: int) -> None:
+    await session.execute(
+        update(_inbox).where(_held_by(owner, [update_id])).values(reply_state=REPLY_SENDING)
+    )
 
 
 async def mark_reply_sent(

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
+from db.errors import DuplicateDetection
 from db.inbox import Inbox, NewUpdate
 from db.repository import Repository
 from db.session import create_engine, create_sessionmaker
 from db.types import utc_now
+from tests.support.records import new_detection
 from tests.support.sql import execute, fetch
 
 LEASE_S = 30.0
@@ -124,6 +127,27 @@ async def test_reply_markers_survive_a_takeover(
     assert await fetch(database_url, "SELECT reply_message_id FROM inbox WHERE update_id=2") == [
         (777,)
     ]
+
+
+@dataclasses.dataclass(frozen=True)
+class Lease:
+    owner: str
+    update_id: int
+
+
+async def test_recording_a_detection_marks_its_reply_as_being_sent_in_the_same_transaction(
+    repository: Repository, inbox: Inbox, second_inbox: Inbox, database_url: str
+) -> None:
+    """Also when the photo was detected before (a takeover finds the earlier row)."""
+    await inbox.store([update(1), update(2), update(3)])
+    await inbox.claim("a", 10, LEASE_S)
+    await repository.detections.record(new_detection(1, 1, 10), Lease("a", 1))
+    await repository.detections.record(new_detection(1, 1, 11))
+    with pytest.raises(DuplicateDetection):
+        await repository.detections.record(new_detection(1, 1, 11), Lease("a", 2))
+    await execute(database_url, "UPDATE inbox SET lease_expires_at = '2000-01-01 00:00:00'")
+    states = {i.update_id: i.reply_state for i in await second_inbox.claim("b", 10, LEASE_S)}
+    assert states == {1: "sending", 2: "sending", 3: None}
 
 
 async def test_done_rows_are_pruned_after_the_retention_in_batches(

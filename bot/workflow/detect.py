@@ -61,11 +61,11 @@ async def detect_photo(
         logger.exception("detecting chat %s message %s failed", message.chat_id, message.message_id)
         error = InternalError(f"{type(exc).__name__}: {exc}")
     if error is not None:
-        await record_failure(services, message, requester, source, error, route, job)
-        return PhotoOutcome(message, None, error, None, route, started)
+        marked = await record_failure(services, message, requester, source, error, route, job)
+        return PhotoOutcome(message, None, error, None, route, started, marked)
     assert source is not None and result is not None
-    detection_id = await record_detection(services, message, requester, source, result, job)
-    return PhotoOutcome(message, result, None, detection_id, route, started)
+    detection_id, marked = await record_detection(services, message, requester, source, result, job)
+    return PhotoOutcome(message, result, None, detection_id, route, started, marked)
 
 
 async def _detect_in_slot(

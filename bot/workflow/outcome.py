@@ -24,6 +24,8 @@ class PhotoOutcome:
     route: ModelRoute
     started: float
     """`time.perf_counter()` when work on the photo began."""
+    reply_marked: bool = False
+    """The job's inbox row was marked, with the record, as having its reply sent next."""
 
 
 def outcome_text(outcome: PhotoOutcome, tr: Translator) -> str:

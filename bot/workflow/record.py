@@ -1,6 +1,8 @@
 """Recording an attempt: a detection with its objects, or a failure (a non-image is not one).
 
-A database outage never costs the person their answer: the attempt goes unrecorded and counted.
+The transaction that records it also marks the job's inbox row as having its reply sent next (one
+transaction instead of two). A database outage never costs the person their answer: the attempt
+goes unrecorded and counted.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from bot.log_context import bind_log_context
 from bot.services import Services
 from bot.workflow.image_source import ImageSource
 from db.errors import DuplicateDetection, Forgotten
+from db.inbox import InboxLease
 from db.records import FailedDetection, NewDetection, NewObject
 
 logger = logging.getLogger(__name__)
@@ -31,12 +34,13 @@ async def record_failure(
     error: DetectionError,
     route: ModelRoute,
     job: Work | None,
-) -> None:
+) -> bool:
+    """True when the job's reply was marked as being sent with it."""
     metrics = services.metrics
     metrics.detections.labels(status="failed").inc()
     metrics.errors.labels(kind=error.kind).inc()
     if isinstance(error, NotAnImage):
-        return
+        return False
     failed_route = route if isinstance(error, DetectorError) else None
     failed = FailedDetection(
         user_id=requester.id,
@@ -50,7 +54,8 @@ async def record_failure(
         requested_at=job.received_at if job is not None else None,
     )
     try:
-        await services.repository.detections.record_failed(failed)
+        await services.repository.detections.record_failed(failed, _reply_lease(job))
+        return _reply_lease(job) is not None
     except Forgotten:
         logger.info("user %s used /forget meanwhile; failure not stored", requester.id)
     except DuplicateDetection:
@@ -61,6 +66,7 @@ async def record_failure(
         )
     except Exception:
         database_error(services, "record_failed_detection")
+    return False
 
 
 async def record_detection(
@@ -70,9 +76,9 @@ async def record_detection(
     source: ImageSource,
     result: DetectionResult,
     job: Work | None,
-) -> int | None:
-    """The stored detection's id (an earlier one's for a photo detected again); None when it
-    could not be stored."""
+) -> tuple[int | None, bool]:
+    """The stored detection's id (an earlier one's for a photo detected again; None when it
+    could not be stored), and whether the job's reply was marked as being sent with it."""
     metrics = services.metrics
     metrics.detections.labels(status="ok").inc()
     metrics.inference_seconds.observe(result.inference_ms / 1000)
@@ -92,15 +98,23 @@ async def record_detection(
         objects=[NewObject(o.class_id, o.label, o.score, o.box) for o in result.objects],
         requested_at=job.received_at if job is not None else None,
     )
+    lease = _reply_lease(job)
     detection_id: int | None = None
+    marked = False
     try:
-        detection_id = await services.repository.detections.record(detection)
+        detection_id = await services.repository.detections.record(detection, lease)
+        marked = lease is not None
     except Forgotten:
         logger.info("user %s used /forget meanwhile; detection not stored", requester.id)
     except DuplicateDetection as duplicate:
         logger.info("chat %s message %s detected again", message.chat_id, message.message_id)
         detection_id = duplicate.existing_id
+        marked = lease is not None
     except Exception:
         database_error(services, "record_detection")
     bind_log_context(detection_id=detection_id)
-    return detection_id
+    return detection_id, marked
+
+
+def _reply_lease(job: Work | None) -> InboxLease | None:
+    return job.inbox_lease if job is not None else None

@@ -46,7 +46,9 @@ async def reply_with_outcome(
     message = outcome.message
     if outcome.result is None:
         text = outcome_text(outcome, tr)
-        await reply_once(services, job, lambda: reply_text(bot, message, text))
+        await reply_once(
+            services, job, lambda: reply_text(bot, message, text), marked=outcome.reply_marked
+        )
         return
     result = outcome.result
     markup = (
@@ -54,7 +56,8 @@ async def reply_with_outcome(
         if outcome.detection_id is not None
         else None
     )
-    await sending_reply(job)
+    if not outcome.reply_marked:
+        await sending_reply(job)
     sent = await send_with_retry(
         lambda: bot.send_photo(
             message.chat_id,

@@ -69,10 +69,16 @@ async def sending_reply(job: Work | None) -> None:
 
 
 async def reply_once(
-    services: Services, job: Work | None, send: Callable[[], Awaitable[Message | None]]
+    services: Services,
+    job: Work | None,
+    send: Callable[[], Awaitable[Message | None]],
+    *,
+    marked: bool = False,
 ) -> Message | None:
-    """Send a text reply that finishes the job, marked before and after like a photo."""
-    await sending_reply(job)
+    """Send a text reply that finishes the job, marked before (unless already `marked`) and
+    after like a photo."""
+    if not marked:
+        await sending_reply(job)
     sent = await send()
     if sent is not None:
         await record_reply(services, job, [], sent.message_id)
