@@ -30,8 +30,20 @@ it (its detectx_inference_seconds). With --profile, py-spy records the bot over 
 First printed: the issue-11 table (bot CPU per answered photo; update → reply overhead at idle
 minus the model call), one column per variant, the target, and whether the shipped variant
 (aiohttp, asyncio) meets it. Targets: bot CPU per photo <= 8 ms; idle overhead <= 15 ms.
-Full run (about 10 minutes on 2 cores): `--compare --photos 120 --rounds 3 --idle 12`; short
-check: `--compare --photos 24 --users 4 --rounds 1 --idle 3`.
+`--variants aiohttp-asyncio,httpx-asyncio,httpx-uvloop,aiohttp-uvloop` picks which of these run
+(default: all four), to shorten a run.
+`--baseline REF` (a git commit or branch; default none) adds one more variant, "REF (before)", run
+first in each round, shown in the first column and used as the "before" of the ratios: the bot as
+it was at REF, from a temporary detached worktree (`git worktree add --detach`, removed with `git
+worktree remove --force` at the end), started there as `python -m bench.serve_bot --http aiohttp
+--loop asyncio` (or `bot.cli.main(["run"])` if REF's serve_bot has no --http/--loop) with cwd and
+PYTHONPATH = the worktree, so REF's own bot/, db/ and handlers/ run (checked before the run: the
+`__file__` each resolves to is printed and must lie in the worktree). The database is migrated
+with this code, so REF must have the same migrations; otherwise the bench refuses. Example:
+`--compare --baseline c73a2d4` (today's code path side by side in the same run, as issue 11 asks).
+Full run (about 10 minutes on 2 cores; about 12 with --baseline):
+`--compare --photos 120 --rounds 3 --idle 12`; short check:
+`--compare --photos 24 --users 4 --rounds 1 --idle 3`.
 The RSS soak is bench/soak_bench.py; crash recovery is bench/recovery_bench.py.
 """
 
@@ -47,8 +59,8 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, asynccontextmanager
+from dataclasses import dataclass, field, replace
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -61,6 +73,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 import bot.app
+from bench.baseline import Baseline, baseline_checkout
 from bench.processes import (
     MODEL_DIR,
     PHOTOS_DIR,
@@ -412,15 +425,49 @@ def report(
 
 # ---- side by side: the bot in its own process, per HTTP layer and event loop ---------------------
 
-# (name, --http, --loop) of bench.serve_bot; the first is the bot's path before issue 11.
-VARIANTS = (
-    ("httpx, asyncio (before)", "httpx", "asyncio"),
-    ("aiohttp, asyncio", "aiohttp", "asyncio"),
-    ("httpx, uvloop", "httpx", "uvloop"),
-    ("aiohttp, uvloop", "aiohttp", "uvloop"),
-)
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of running the bot: bench.serve_bot's --http and --loop, or (a baseline) another
+    command, working directory and environment."""
+
+    name: str
+    http: str = "aiohttp"
+    loop: str = "asyncio"
+    argv: tuple[str, ...] | None = None
+    cwd: Path | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+# By --variants key; httpx-asyncio is the bot's path before issue 11 (PTB's default request class).
+VARIANTS = {
+    "httpx-asyncio": Variant("httpx, asyncio", "httpx", "asyncio"),
+    "aiohttp-asyncio": Variant("aiohttp, asyncio", "aiohttp", "asyncio"),
+    "httpx-uvloop": Variant("httpx, uvloop", "httpx", "uvloop"),
+    "aiohttp-uvloop": Variant("aiohttp, uvloop", "aiohttp", "uvloop"),
+}
 SHIPPED_VARIANT = "aiohttp, asyncio"
 IDLE_PAUSE_S = 0.3
+
+
+def chosen_variants(keys: list[str], baseline: Baseline | None) -> list[Variant]:
+    """The variants in the order run and shown; the first is the "before" of the ratios: the
+    baseline when there is one, else httpx-asyncio marked "(before)" when chosen."""
+    variants = [VARIANTS[key] for key in keys]
+    if baseline is not None:
+        return [
+            Variant(
+                baseline.name,
+                argv=baseline.argv,
+                cwd=baseline.checkout,
+                environment=baseline.environment,
+            ),
+            *variants,
+        ]
+    return [
+        replace(v, name=f"{v.name} (before)") if v is VARIANTS["httpx-asyncio"] else v
+        for v in variants
+    ]
 
 
 @dataclass
@@ -586,12 +633,20 @@ def summarize_profile(raw: Path, top: int = 12) -> list[str]:
     return lines
 
 
-async def compare(n: int, users: int, rounds: int, idle: int, profile_dir: Path | None) -> None:
+async def compare(
+    n: int,
+    users: int,
+    rounds: int,
+    idle: int,
+    profile_dir: Path | None,
+    variants: list[Variant],
+    baseline: Baseline | None,
+) -> None:
     photo_paths = sorted(PHOTOS_DIR.glob("*.jpg"))
     photos = [p.read_bytes() for p in photo_paths]
     model = await asyncio.to_thread(load_model, MODEL_DIR, "serving_default", "detector")
     tensors = [decoded(p) for p in photos]
-    runs = {name: VariantRun({}, []) for name, _, _ in VARIANTS}
+    runs = {variant.name: VariantRun({}, []) for variant in variants}
 
     with tempfile.TemporaryDirectory() as tmp:
         database_url, database_note = await prepare_database(BENCH_DATABASE, Path(tmp))
@@ -604,12 +659,22 @@ async def compare(n: int, users: int, rounds: int, idle: int, profile_dir: Path 
             model_ms = statistics.median(1000 * m.wall_s for m in single)
             mariadb = find_process("mariadbd", "mysqld")
             for r in range(rounds):
-                for k, (name, http, loop) in enumerate(VARIANTS):
+                for k, variant in enumerate(variants):
+                    name = variant.name
                     first_user = FIRST_USER + 100_000 * r + 10_000 * k
-                    environment = bot_environment(botapi, database_url, tfserving)
+                    environment = {
+                        **bot_environment(botapi, database_url, tfserving),
+                        **variant.environment,
+                    }
                     log = Path(tmp) / f"bot-{k}.log"
                     async with bot_process(
-                        botapi, environment, log, http=http, loop=loop
+                        botapi,
+                        environment,
+                        log,
+                        http=variant.http,
+                        loop=variant.loop,
+                        argv=variant.argv,
+                        cwd=variant.cwd,
                     ) as running:
                         pids: dict[str, int | None] = {
                             "bot": running.pid,
@@ -634,13 +699,13 @@ async def compare(n: int, users: int, rounds: int, idle: int, profile_dir: Path 
                             await idle_run(botapi, webhook, idle, len(photos), first_user + 5_000)
                         )
                         if profile_dir is not None and r == rounds - 1:
-                            out = profile_dir / f"profile-{http}-{loop}.txt"
+                            out = profile_dir / f"profile-{k}-{variant.http}-{variant.loop}.txt"
                             async with profiling(running.pid, out):
                                 await end_to_end(
                                     *args, n, users, len(photos), first_user=first_user + 7_000
                                 )
                             runs[name].profile = out
-    report_compare(runs, model_ms, n, users, rounds, idle, database_note)
+    report_compare(runs, model_ms, n, users, rounds, idle, database_note, baseline)
 
 
 CPU_TARGET_MS = 8.0
@@ -649,23 +714,28 @@ IDLE_OVERHEAD_TARGET_MS = 15.0
 
 def targets_table(runs: dict[str, VariantRun]) -> str:
     """The issue-11 rows this mode measures: one column per variant, then the target, and
-    whether the shipped variant (aiohttp, asyncio) meets it."""
-    shipped = runs[SHIPPED_VARIANT]
+    whether the shipped variant (aiohttp, asyncio) meets it ("not run" when it was left out)."""
     cpu = {name: statistics.mean(run.cpu_ms["bot"]) for name, run in runs.items()}
     idle = {name: run.idle_reply_ms - run.idle_model_call_ms for name, run in runs.items()}
+
+    def shipped_verdict(figures: dict[str, float], target: float) -> str:
+        return (
+            verdict(figures[SHIPPED_VARIANT] <= target) if SHIPPED_VARIANT in figures else "not run"
+        )
+
     header = ["figure", *runs, "target", "shipped"]
     rows = [
         [
             "bot CPU per answered photo (ms)",
             *(f"{cpu[name]:.1f}" for name in runs),
             f"<= {CPU_TARGET_MS:g}",
-            verdict(statistics.mean(shipped.cpu_ms["bot"]) <= CPU_TARGET_MS),
+            shipped_verdict(cpu, CPU_TARGET_MS),
         ],
         [
             "update → reply overhead at idle minus the model call (ms)",
             *(f"{idle[name]:.1f}" for name in runs),
             f"<= {IDLE_OVERHEAD_TARGET_MS:g}",
-            verdict(idle[SHIPPED_VARIANT] <= IDLE_OVERHEAD_TARGET_MS),
+            shipped_verdict(idle, IDLE_OVERHEAD_TARGET_MS),
         ],
     ]
     return markdown_table(header, rows)
@@ -679,21 +749,26 @@ def report_compare(
     rounds: int,
     idle: int,
     database_note: str,
+    baseline: Baseline | None,
 ) -> None:
     print(
         f"\nbot in its own process (bench.serve_bot, webhook mode, as shipped); {rounds} rounds of "
         f"{n} photos from {users} users per variant, variants interleaved; {os.cpu_count()} CPUs"
     )
     print(f"database: {database_note}; TF Serving and Bot API stand-ins in their own processes\n")
-    print("issue 11 targets (first variant = today's path before issue 11):")
+    if baseline is not None:
+        print(f"baseline {baseline.describe()}\n")
+    before_name = next(iter(runs))
+    print(f"issue 11 targets (first column = before: {before_name}):")
     print(targets_table(runs))
     print()
     names = list(next(iter(runs.values())).cpu_ms)
-    header = ["variant".ljust(24), *(f"{p} CPU ms/photo" for p in names)]
+    width = max(24, *map(len, runs))
+    header = ["variant".ljust(width), *(f"{p} CPU ms/photo" for p in names)]
     tail = ["idle reply p50 ms", "bot's model call ms", "idle overhead ms"]
     print("| " + " | ".join(header + tail) + " |")
     print("|" + "|".join("-" * (len(h) + 2) for h in header + tail) + "|")
-    before = runs[VARIANTS[0][0]]
+    before = runs[before_name]
     for name, run in runs.items():
         cells = [
             f"{statistics.mean(run.cpu_ms[p]):>{len(h)}.1f}"
@@ -701,7 +776,7 @@ def report_compare(
         ]
         reply, model_call = run.idle_reply_ms, run.idle_model_call_ms
         cells += [f"{reply:>17.1f}", f"{model_call:>19.1f}", f"{reply - model_call:>16.1f}"]
-        print(f"| {name:<24} | " + " | ".join(cells) + " |")
+        print(f"| {name:<{width}} | " + " | ".join(cells) + " |")
     print(
         f"\nidle: {idle} photos per round, one at a time, {IDLE_PAUSE_S} s apart; overhead = reply "
         "p50 minus the model call (gRPC to the stand-in) as the bot timed it [target <= 15 ms];\n"
@@ -711,11 +786,22 @@ def report_compare(
     for name, run in runs.items():
         per_round = ", ".join(f"{v:.1f}" for v in run.cpu_ms["bot"])
         ratio = statistics.mean(run.cpu_ms["bot"]) / statistics.mean(before.cpu_ms["bot"])
-        print(f"- {name}: {per_round}  ({ratio:.2f}× before) [target <= 8 ms]")
+        print(f"- {name}: {per_round}  ({ratio:.2f}× {before_name}) [target <= 8 ms]")
     for name, run in runs.items():
         if run.profile is not None and run.profile.exists():
             print(f"\nprofile of the bot, {name} ({run.profile.name}):")
             print("\n".join(summarize_profile(run.profile)))
+
+
+def variant_keys(value: str) -> list[str]:
+    keys = [key.strip() for key in value.split(",") if key.strip()]
+    unknown = [key for key in keys if key not in VARIANTS]
+    if unknown or not keys:
+        raise argparse.ArgumentTypeError(
+            f"unknown variant(s) {', '.join(unknown) or '(none given)'}; choose from "
+            + ",".join(VARIANTS)
+        )
+    return list(dict.fromkeys(keys))
 
 
 def main() -> None:
@@ -732,13 +818,41 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, default=None, help="--compare: write py-spy profiles into DIR"
     )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        default=None,
+        help="--compare: also run the bot as it was at this git commit/branch, first, as 'before'",
+    )
+    parser.add_argument(
+        "--variants",
+        type=variant_keys,
+        default=list(VARIANTS),
+        help=f"--compare: comma-separated, of {','.join(VARIANTS)} (default: all)",
+    )
     args = parser.parse_args()
     if not MODEL_DIR.is_dir():
         raise SystemExit(f"needs the shared model at {MODEL_DIR}")
     if args.compare:
         if args.profile is not None:
             args.profile.mkdir(parents=True, exist_ok=True)
-        asyncio.run(compare(args.photos, args.users, args.rounds, args.idle, args.profile))
+        with ExitStack() as stack:
+            baseline = None
+            if args.baseline is not None:
+                baseline = stack.enter_context(baseline_checkout(args.baseline))
+                print(f"baseline {baseline.describe()}", flush=True)
+            variants = chosen_variants(args.variants, baseline)
+            asyncio.run(
+                compare(
+                    args.photos,
+                    args.users,
+                    args.rounds,
+                    args.idle,
+                    args.profile,
+                    variants,
+                    baseline,
+                )
+            )
     else:
         asyncio.run(run(args.photos, args.users))
 

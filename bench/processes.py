@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,19 +258,19 @@ async def bot_process(
     *,
     http: str = "aiohttp",
     loop: str = "asyncio",
+    argv: Sequence[str] | None = None,
+    cwd: Path | None = None,
 ) -> AsyncIterator[BotProcess]:
     """`bench.serve_bot` (`detectbot run`) with these settings, once its webhook is registered;
-    stopped with SIGTERM at the end unless it was killed."""
+    stopped with SIGTERM at the end unless it was killed. `argv` (after `python`) and `cwd`
+    replace that command and the working directory, as for a baseline checkout."""
     registered = await botapi.count("setWebhook")
+    command = argv or ("-m", "bench.serve_bot", "--http", http, "--loop", loop)
     with log.open("ab") as stderr:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
-            "-m",
-            "bench.serve_bot",
-            "--http",
-            http,
-            "--loop",
-            loop,
+            *command,
+            cwd=cwd,
             env={**os.environ, **environment},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
@@ -281,7 +281,7 @@ async def bot_process(
         while await botapi.count("setWebhook") <= registered:
             if process.returncode is not None or time.monotonic() > deadline:
                 output = await asyncio.to_thread(log.read_text)
-                raise SystemExit(f"bot ({http}, {loop}) did not start:\n{output[-2000:]}")
+                raise SystemExit(f"bot ({' '.join(command)}) did not start:\n{output[-2000:]}")
             await asyncio.sleep(0.05)
         yield BotProcess(process, environment)
     finally:
