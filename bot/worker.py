@@ -61,6 +61,7 @@ class Worker:
         self._jobs: Jobs = services.jobs
         self._albums: dict[str, AlbumJob] = {}
         self._album_store = services.repository.albums
+        self._claims = services.repository.work_claims
         self._idle_poll_s = idle_poll_s
         self._wakeup = asyncio.Event()
         self._stopping = False
@@ -151,11 +152,10 @@ class Worker:
             if free > 0:
                 self._claiming = True
                 try:
-                    items = await self._inbox.claim(self.name, free, self.lease_s)
-                    for item in items:
+                    claimed_work = await self._claims.claim(self.name, free, self.lease_s)
+                    for item in claimed_work.updates:
                         self._start_job(Job(item, self.name, self._inbox))
-                    albums = await self._album_store.claim(self.name, self._free(), self.lease_s)
-                    for album in albums:
+                    for album in claimed_work.albums:
                         self._start_album(AlbumJob(album, self.name, self._album_store))
                 except Exception as exc:
                     self._log_error("claiming from the inbox failed: %s", exc)
@@ -163,7 +163,7 @@ class Worker:
                     continue
                 finally:
                     self._claiming = False
-                claimed = len(items) + len(albums)
+                claimed = len(claimed_work.updates) + len(claimed_work.albums)
             if claimed and claimed == free:
                 continue
             with contextlib.suppress(TimeoutError):

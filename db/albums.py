@@ -107,61 +107,9 @@ class Albums:
 
     async def claim(self, owner: str, limit: int, lease_s: float) -> list[ClaimedAlbum]:
         """Up to `limit` albums quiet long enough (or whose lease expired), leased to `owner`."""
-        if limit <= 0:
-            return []
 
         async def work(session: AsyncSession) -> list[ClaimedAlbum]:
-            now = utc_now()
-            query = (
-                select(
-                    _albums.c.album_key,
-                    _albums.c.chat_id,
-                    _albums.c.user_id,
-                    _albums.c.state,
-                    _albums.c.created_at,
-                    _albums.c.notice_sent,
-                    _albums.c.reply_state,
-                )
-                .where(_claimable(now))
-                .order_by(_albums.c.quiet_until)
-                .limit(limit)
-            )
-            if is_mysql_session(session):
-                query = query.with_for_update(skip_locked=True)
-            rows = (await session.execute(query)).all()
-            if not rows:
-                return []
-            keys = [row.album_key for row in rows]
-            await session.execute(
-                update(_albums)
-                .where(_albums.c.album_key.in_(keys))
-                .values(
-                    state=CLAIMED,
-                    lease_owner=owner,
-                    lease_expires_at=now + timedelta(seconds=lease_s),
-                    attempts=_albums.c.attempts + 1,
-                )
-            )
-            items: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
-            for item in await session.execute(
-                select(_items.c.album_key, _items.c.payload)
-                .where(_items.c.album_key.in_(keys))
-                .order_by(_items.c.album_key, _items.c.message_id)
-            ):
-                items[item.album_key].append(json.loads(item.payload))
-            return [
-                ClaimedAlbum(
-                    album_key=row.album_key,
-                    chat_id=row.chat_id,
-                    user_id=row.user_id,
-                    items=items[row.album_key],
-                    created_at=row.created_at,
-                    taken_over=row.state == CLAIMED,
-                    notice_sent=bool(row.notice_sent),
-                    reply_state=row.reply_state,
-                )
-                for row in rows
-            ]
+            return await claim_albums(session, owner, limit, lease_s)
 
         return await self._tx.run_unbounded(work)
 
@@ -284,3 +232,62 @@ def _held_by(owner: str, keys: Sequence[str]) -> ColumnElement[bool]:
         _albums.c.state == CLAIMED,
         _albums.c.lease_owner == owner,
     )
+
+
+async def claim_albums(
+    session: AsyncSession, owner: str, limit: int, lease_s: float
+) -> list[ClaimedAlbum]:
+    """`Albums.claim` inside the caller's transaction."""
+    if limit <= 0:
+        return []
+    now = utc_now()
+    query = (
+        select(
+            _albums.c.album_key,
+            _albums.c.chat_id,
+            _albums.c.user_id,
+            _albums.c.state,
+            _albums.c.created_at,
+            _albums.c.notice_sent,
+            _albums.c.reply_state,
+        )
+        .where(_claimable(now))
+        .order_by(_albums.c.quiet_until)
+        .limit(limit)
+    )
+    if is_mysql_session(session):
+        query = query.with_for_update(skip_locked=True)
+    rows = (await session.execute(query)).all()
+    if not rows:
+        return []
+    keys = [row.album_key for row in rows]
+    await session.execute(
+        update(_albums)
+        .where(_albums.c.album_key.in_(keys))
+        .values(
+            state=CLAIMED,
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_s),
+            attempts=_albums.c.attempts + 1,
+        )
+    )
+    items: dict[str, list[dict[str, Any]]] = {key: [] for key in keys}
+    for item in await session.execute(
+        select(_items.c.album_key, _items.c.payload)
+        .where(_items.c.album_key.in_(keys))
+        .order_by(_items.c.album_key, _items.c.message_id)
+    ):
+        items[item.album_key].append(json.loads(item.payload))
+    return [
+        ClaimedAlbum(
+            album_key=row.album_key,
+            chat_id=row.chat_id,
+            user_id=row.user_id,
+            items=items[row.album_key],
+            created_at=row.created_at,
+            taken_over=row.state == CLAIMED,
+            notice_sent=bool(row.notice_sent),
+            reply_state=row.reply_state,
+        )
+        for row in rows
+    ]

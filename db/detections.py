@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.errors import DuplicateDetection
-from db.inbox import InboxLease, mark_done, mark_reply_sending, mark_reply_sent
+from db.inbox import InboxLease, finish_replied, mark_reply_sending
 from db.models import DetectedObject, Detection
 from db.person_writes import ensure_user, refuse_if_forgotten
 from db.records import FailedDetection, HistoryItem, NewDetection, NewObject
@@ -143,8 +143,7 @@ class Detections:
                 )
             if job is None:
                 return True
-            await mark_reply_sent(session, job.owner, job.update_id, reply_message_id)
-            return await mark_done(session, job.owner, job.update_id)
+            return await finish_replied(session, job.owner, job.update_id, reply_message_id)
 
         return await self._tx.run(work)
 

@@ -121,78 +121,9 @@ class Inbox:
     async def claim(self, owner: str, limit: int, lease_s: float) -> list[InboxItem]:
         """Up to `limit` claimable rows (pending and due, or with an expired lease), fairly
         ordered, leased to `owner` for `lease_s`."""
-        if limit <= 0:
-            return []
 
         async def work(session: AsyncSession) -> list[InboxItem]:
-            now = utc_now()
-            due = _claimable(now)
-            open_rows = (
-                select(
-                    _inbox.c.update_id,
-                    _inbox.c.fairness_key,
-                    due.label("due"),
-                )
-                .where(_inbox.c.state.in_([PENDING, CLAIMED]))
-                .order_by(_inbox.c.update_id)
-                .limit(FAIRNESS_WINDOW)
-                .subquery()
-            )
-            rank = (
-                func.row_number()
-                .over(partition_by=open_rows.c.fairness_key, order_by=open_rows.c.update_id)
-                .label("rank")
-            )
-            ranked = select(open_rows.c.update_id, open_rows.c.due, rank).subquery()
-            candidates = list(
-                (
-                    await session.execute(
-                        select(ranked.c.update_id)
-                        .where(ranked.c.due)
-                        .order_by(ranked.c.rank, ranked.c.update_id)
-                        .limit(limit * _CANDIDATES_PER_CLAIM)
-                    )
-                ).scalars()
-            )
-            if not candidates:
-                return []
-            lock = select(
-                _inbox.c.update_id,
-                _inbox.c.payload,
-                _inbox.c.received_at,
-                _inbox.c.attempts,
-                _inbox.c.state,
-                _inbox.c.notice_sent,
-                _inbox.c.reply_state,
-            ).where(_inbox.c.update_id.in_(candidates), due)
-            if is_mysql_session(session):
-                lock = lock.with_for_update(skip_locked=True)
-            found = {row.update_id: row for row in (await session.execute(lock)).all()}
-            chosen = [found[i] for i in candidates if i in found][:limit]
-            if not chosen:
-                return []
-            await session.execute(
-                update(_inbox)
-                .where(_inbox.c.update_id.in_([row.update_id for row in chosen]))
-                .values(
-                    state=CLAIMED,
-                    lease_owner=owner,
-                    lease_expires_at=now + timedelta(seconds=lease_s),
-                    attempts=_inbox.c.attempts + 1,
-                )
-            )
-            return [
-                InboxItem(
-                    update_id=row.update_id,
-                    payload=json.loads(row.payload or "{}"),
-                    received_at=row.received_at,
-                    attempts=row.attempts + 1,
-                    taken_over=row.state == CLAIMED,
-                    notice_sent=bool(row.notice_sent),
-                    reply_state=row.reply_state,
-                )
-                for row in chosen
-            ]
+            return await claim_updates(session, owner, limit, lease_s)
 
         return await self._tx.run_unbounded(work)
 
@@ -330,6 +261,82 @@ class Inbox:
         return await self._tx.run(work)
 
 
+async def claim_updates(
+    session: AsyncSession, owner: str, limit: int, lease_s: float
+) -> list[InboxItem]:
+    """`Inbox.claim` inside the caller's transaction."""
+    if limit <= 0:
+        return []
+    now = utc_now()
+    due = _claimable(now)
+    open_rows = (
+        select(
+            _inbox.c.update_id,
+            _inbox.c.fairness_key,
+            due.label("due"),
+        )
+        .where(_inbox.c.state.in_([PENDING, CLAIMED]))
+        .order_by(_inbox.c.update_id)
+        .limit(FAIRNESS_WINDOW)
+        .subquery()
+    )
+    rank = (
+        func.row_number()
+        .over(partition_by=open_rows.c.fairness_key, order_by=open_rows.c.update_id)
+        .label("rank")
+    )
+    ranked = select(open_rows.c.update_id, open_rows.c.due, rank).subquery()
+    candidates = list(
+        (
+            await session.execute(
+                select(ranked.c.update_id)
+                .where(ranked.c.due)
+                .order_by(ranked.c.rank, ranked.c.update_id)
+                .limit(limit * _CANDIDATES_PER_CLAIM)
+            )
+        ).scalars()
+    )
+    if not candidates:
+        return []
+    lock = select(
+        _inbox.c.update_id,
+        _inbox.c.payload,
+        _inbox.c.received_at,
+        _inbox.c.attempts,
+        _inbox.c.state,
+        _inbox.c.notice_sent,
+        _inbox.c.reply_state,
+    ).where(_inbox.c.update_id.in_(candidates), due)
+    if is_mysql_session(session):
+        lock = lock.with_for_update(skip_locked=True)
+    found = {row.update_id: row for row in (await session.execute(lock)).all()}
+    chosen = [found[i] for i in candidates if i in found][:limit]
+    if not chosen:
+        return []
+    await session.execute(
+        update(_inbox)
+        .where(_inbox.c.update_id.in_([row.update_id for row in chosen]))
+        .values(
+            state=CLAIMED,
+            lease_owner=owner,
+            lease_expires_at=now + timedelta(seconds=lease_s),
+            attempts=_inbox.c.attempts + 1,
+        )
+    )
+    return [
+        InboxItem(
+            update_id=row.update_id,
+            payload=json.loads(row.payload or "{}"),
+            received_at=row.received_at,
+            attempts=row.attempts + 1,
+            taken_over=row.state == CLAIMED,
+            notice_sent=bool(row.notice_sent),
+            reply_state=row.reply_state,
+        )
+        for row in chosen
+    ]
+
+
 async def mark_done(session: AsyncSession, owner: str, update_id: int) -> bool:
     """Within a transaction of the caller's (e.g. the one recording the reply)."""
     changed = await rowcount(
@@ -337,6 +344,28 @@ async def mark_done(session: AsyncSession, owner: str, update_id: int) -> bool:
         update(_inbox)
         .where(_held_by(owner, [update_id]))
         .values(
+            state=DONE,
+            done_at=utc_now(),
+            lease_owner=None,
+            lease_expires_at=None,
+            payload=None,
+        ),
+    )
+    return changed == 1
+
+
+async def finish_replied(
+    session: AsyncSession, owner: str, update_id: int, message_id: int | None
+) -> bool:
+    """The reply went out and the row is done, in one statement of the caller's transaction;
+    False when `owner` no longer holds the row."""
+    changed = await rowcount(
+        session,
+        update(_inbox)
+        .where(_held_by(owner, [update_id]))
+        .values(
+            reply_state=REPLY_SENT,
+            reply_message_id=message_id,
             state=DONE,
             done_at=utc_now(),
             lease_owner=None,

@@ -8,6 +8,8 @@ db.transactions for sessions and retries):
 - `feedback`: /feedback texts and ratings (db.feedback)
 - `chat_settings`: a chat's settings (db.chat_settings)
 - `stats`: the /stats numbers (db.stats)
+- `photo_requests`: what answering a photo needs, read and counted at once (db.photo_requests)
+- `work_claims`: what a worker claims, updates and albums at once (db.work_claims)
 - `inbox`, `albums`, `limits`, `prompts`, `languages`: db.inbox, db.albums, db.limits,
   db.prompts, db.languages
 """
@@ -30,6 +32,7 @@ from db.photo_requests import PhotoRequests
 from db.prompts import FeedbackPrompts
 from db.stats import StatsRepository
 from db.transactions import Transactions
+from db.work_claims import WorkClaims
 
 __all__ = ["Repository"]
 
@@ -58,6 +61,7 @@ class Repository:
         self.limits = Limits(self._tx)
         self.photo_requests = PhotoRequests(self._tx)
         self.albums = Albums(self._tx)
+        self.work_claims = WorkClaims(self._tx)
         self.prompts = FeedbackPrompts(self._tx)
         self.languages = LanguageRepository(self._tx.run)
 

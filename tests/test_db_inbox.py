@@ -12,6 +12,7 @@ import pytest
 
 from db.errors import DuplicateDetection
 from db.inbox import Inbox, NewUpdate
+from db.records import UserInfo
 from db.repository import Repository
 from db.session import create_engine, create_sessionmaker
 from db.types import utc_now
@@ -201,3 +202,30 @@ async def test_workers_claiming_side_by_side_never_share_a_row(database_url: str
     everything = [u for taken in results for u in taken]
     assert sorted(everything) == list(range(1, 301))
     assert all(results), "every worker got some of the work"
+
+
+async def test_a_worker_claims_updates_first_and_quiet_albums_with_the_room_left(
+    repository: Repository, database_url: str
+) -> None:
+    await repository.people.register(UserInfo(7, 7, "ann"), None)
+    await repository.inbox.store([update(1), update(2)])
+    for message_id in (10, 11):
+        await repository.albums.add_item(
+            "7:album",
+            chat_id=7,
+            user_id=7,
+            message_id=message_id,
+            update_id=100 + message_id,
+            payload=json.dumps({"update_id": 100 + message_id}),
+            quiet_s=0.0,
+        )
+    await asyncio.sleep(0.05)
+
+    first = await repository.work_claims.claim("a", 2, LEASE_S)
+    second = await repository.work_claims.claim("b", 2, LEASE_S)
+
+    assert sorted(item.update_id for item in first.updates) == [1, 2] and first.albums == []
+    assert second.updates == []
+    [album] = second.albums
+    assert album.album_key == "7:album" and len(album.items) == 2
+    assert await fetch(database_url, "SELECT lease_owner FROM albums") == [("b",)]
