@@ -477,6 +477,8 @@ class VariantRun:
     cpu_ms: dict[str, list[float]]
     idle: list[Idle]
     profile: Path | None = None
+    photos_per_s: list[float] = field(default_factory=list)
+    """Burst throughput per round (first POST to last sendPhoto)."""
 
     @property
     def idle_reply_ms(self) -> float:
@@ -695,6 +697,7 @@ async def compare(
                         for process_name, seconds in burst.cpu_s.items():
                             per_photo = 1000 * seconds / burst.photos
                             runs[name].cpu_ms.setdefault(process_name, []).append(per_photo)
+                        runs[name].photos_per_s.append(burst.throughput)
                         runs[name].idle.append(
                             await idle_run(botapi, webhook, idle, len(photos), first_user + 5_000)
                         )
@@ -765,7 +768,7 @@ def report_compare(
     names = list(next(iter(runs.values())).cpu_ms)
     width = max(24, *map(len, runs))
     header = ["variant".ljust(width), *(f"{p} CPU ms/photo" for p in names)]
-    tail = ["idle reply p50 ms", "bot's model call ms", "idle overhead ms"]
+    tail = ["burst photos/s", "idle reply p50 ms", "bot's model call ms", "idle overhead ms"]
     print("| " + " | ".join(header + tail) + " |")
     print("|" + "|".join("-" * (len(h) + 2) for h in header + tail) + "|")
     before = runs[before_name]
@@ -775,7 +778,12 @@ def report_compare(
             for p, h in zip(names, header[1:], strict=True)
         ]
         reply, model_call = run.idle_reply_ms, run.idle_model_call_ms
-        cells += [f"{reply:>17.1f}", f"{model_call:>19.1f}", f"{reply - model_call:>16.1f}"]
+        cells += [
+            f"{statistics.mean(run.photos_per_s):>14.1f}",
+            f"{reply:>17.1f}",
+            f"{model_call:>19.1f}",
+            f"{reply - model_call:>16.1f}",
+        ]
         print(f"| {name:<{width}} | " + " | ".join(cells) + " |")
     print(
         f"\nidle: {idle} photos per round, one at a time, {IDLE_PAUSE_S} s apart; overhead = reply "
@@ -787,6 +795,11 @@ def report_compare(
         per_round = ", ".join(f"{v:.1f}" for v in run.cpu_ms["bot"])
         ratio = statistics.mean(run.cpu_ms["bot"]) / statistics.mean(before.cpu_ms["bot"])
         print(f"- {name}: {per_round}  ({ratio:.2f}× {before_name}) [target <= 8 ms]")
+    print("\nburst throughput, photos/s per round (issue 9: not below the before's, >= 95 %):")
+    for name, run in runs.items():
+        per_round = ", ".join(f"{v:.1f}" for v in run.photos_per_s)
+        ratio = statistics.mean(run.photos_per_s) / statistics.mean(before.photos_per_s)
+        print(f"- {name}: {per_round}  ({ratio:.0%} of {before_name})")
     for name, run in runs.items():
         if run.profile is not None and run.profile.exists():
             print(f"\nprofile of the bot, {name} ({run.profile.name}):")
