@@ -338,20 +338,8 @@ async def claim_updates(
 
 
 async def mark_done(session: AsyncSession, owner: str, update_id: int) -> bool:
-    """Within a transaction of the caller's (e.g. the one recording the reply)."""
-    changed = await rowcount(
-        session,
-        update(_inbox)
-        .where(_held_by(owner, [update_id]))
-        .values(
-            state=DONE,
-            done_at=utc_now(),
-            lease_owner=None,
-            lease_expires_at=None,
-            payload=None,
-        ),
-    )
-    return changed == 1
+    """Within a transaction of the caller's; False when `owner` no longer holds the row."""
+    return await _finish(session, owner, update_id, {})
 
 
 async def finish_replied(
@@ -359,18 +347,25 @@ async def finish_replied(
 ) -> bool:
     """The reply went out and the row is done, in one statement of the caller's transaction;
     False when `owner` no longer holds the row."""
+    return await _finish(
+        session, owner, update_id, {"reply_state": REPLY_SENT, "reply_message_id": message_id}
+    )
+
+
+async def _finish(
+    session: AsyncSession, owner: str, update_id: int, values: dict[str, Any]
+) -> bool:
     changed = await rowcount(
         session,
         update(_inbox)
         .where(_held_by(owner, [update_id]))
         .values(
-            reply_state=REPLY_SENT,
-            reply_message_id=message_id,
             state=DONE,
             done_at=utc_now(),
             lease_owner=None,
             lease_expires_at=None,
             payload=None,
+            **values,
         ),
     )
     return changed == 1
