@@ -105,14 +105,6 @@ class Albums:
 
         return await self._tx.run(work)
 
-    async def claim(self, owner: str, limit: int, lease_s: float) -> list[ClaimedAlbum]:
-        """Up to `limit` albums quiet long enough (or whose lease expired), leased to `owner`."""
-
-        async def work(session: AsyncSession) -> list[ClaimedAlbum]:
-            return await claim_albums(session, owner, limit, lease_s)
-
-        return await self._tx.run_unbounded(work)
-
     async def unanswered(self) -> int:
         """Albums still collecting or being answered."""
 
@@ -237,7 +229,8 @@ def _held_by(owner: str, keys: Sequence[str]) -> ColumnElement[bool]:
 async def claim_albums(
     session: AsyncSession, owner: str, limit: int, lease_s: float
 ) -> list[ClaimedAlbum]:
-    """`Albums.claim` inside the caller's transaction."""
+    """Up to `limit` albums quiet long enough (or whose lease expired), leased to `owner`,
+    inside the caller's transaction (a worker claims through `db.work_claims`)."""
     if limit <= 0:
         return []
     now = utc_now()

@@ -118,15 +118,6 @@ class Inbox:
 
         return await self._tx.run(work)
 
-    async def claim(self, owner: str, limit: int, lease_s: float) -> list[InboxItem]:
-        """Up to `limit` claimable rows (pending and due, or with an expired lease), fairly
-        ordered, leased to `owner` for `lease_s`."""
-
-        async def work(session: AsyncSession) -> list[InboxItem]:
-            return await claim_updates(session, owner, limit, lease_s)
-
-        return await self._tx.run_unbounded(work)
-
     async def extend(self, owner: str, update_ids: Sequence[int], lease_s: float) -> set[int]:
         """Renew the leases `owner` still holds on these rows; the ids it still holds."""
         if not update_ids:
@@ -264,7 +255,9 @@ class Inbox:
 async def claim_updates(
     session: AsyncSession, owner: str, limit: int, lease_s: float
 ) -> list[InboxItem]:
-    """`Inbox.claim` inside the caller's transaction."""
+    """Up to `limit` claimable rows (pending and due, or with an expired lease), fairly
+    ordered, leased to `owner` for `lease_s`, inside the caller's transaction (a worker claims
+    through `db.work_claims`)."""
     if limit <= 0:
         return []
     now = utc_now()

@@ -7,11 +7,12 @@ import dataclasses
 import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from db.errors import DuplicateDetection
-from db.inbox import Inbox, NewUpdate
+from db.inbox import InboxItem, NewUpdate
 from db.records import UserInfo
 from db.repository import Repository
 from db.session import create_engine, create_sessionmaker
@@ -27,22 +28,38 @@ def update(update_id: int, chat: int = 1) -> NewUpdate:
     return NewUpdate(update_id, payload, fairness_key=chat, user_id=chat)
 
 
-@pytest.fixture
-def inbox(repository: Repository) -> Inbox:
-    return repository.inbox
+class ReplicaInbox:
+    """One replica's inbox as its worker uses it: claims go through `work_claims` (updates and
+    albums together); everything else is the repository's `Inbox`."""
+
+    def __init__(self, repository: Repository) -> None:
+        self._repository = repository
+
+    async def claim(self, owner: str, limit: int, lease_s: float) -> list[InboxItem]:
+        return (await self._repository.work_claims.claim(owner, limit, lease_s)).updates
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._repository.inbox, name)
 
 
 @pytest.fixture
-async def second_inbox(database_url: str) -> AsyncIterator[Inbox]:
+def inbox(repository: Repository) -> ReplicaInbox:
+    return ReplicaInbox(repository)
+
+
+@pytest.fixture
+async def second_inbox(database_url: str) -> AsyncIterator[ReplicaInbox]:
     """Another replica's inbox: its own engine and connections on the same database."""
     engine = create_engine(database_url)
     try:
-        yield Repository(create_sessionmaker(engine)).inbox
+        yield ReplicaInbox(Repository(create_sessionmaker(engine)))
     finally:
         await engine.dispose()
 
 
-async def test_a_second_copy_of_an_update_is_a_no_op(inbox: Inbox, database_url: str) -> None:
+async def test_a_second_copy_of_an_update_is_a_no_op(
+    inbox: ReplicaInbox, database_url: str
+) -> None:
     assert await inbox.store([update(1), update(2)]) == 2
     assert await inbox.store([update(2), update(3)]) == 1
     assert await fetch(database_url, "SELECT update_id FROM inbox ORDER BY update_id") == [
@@ -53,7 +70,7 @@ async def test_a_second_copy_of_an_update_is_a_no_op(inbox: Inbox, database_url:
 
 
 async def test_a_claimed_update_is_not_claimed_again_while_its_lease_runs(
-    inbox: Inbox, second_inbox: Inbox
+    inbox: ReplicaInbox, second_inbox: ReplicaInbox
 ) -> None:
     await inbox.store([update(1)])
     (item,) = await inbox.claim("a", 10, LEASE_S)
@@ -63,7 +80,7 @@ async def test_a_claimed_update_is_not_claimed_again_while_its_lease_runs(
 
 
 async def test_an_expired_lease_is_taken_over_by_another_worker(
-    inbox: Inbox, second_inbox: Inbox, database_url: str
+    inbox: ReplicaInbox, second_inbox: ReplicaInbox, database_url: str
 ) -> None:
     await inbox.store([update(1)])
     await inbox.claim("a", 10, LEASE_S)
@@ -76,7 +93,9 @@ async def test_an_expired_lease_is_taken_over_by_another_worker(
     assert await inbox.claim("a", 10, LEASE_S) == []
 
 
-async def test_released_rows_are_claimable_at_once(inbox: Inbox, second_inbox: Inbox) -> None:
+async def test_released_rows_are_claimable_at_once(
+    inbox: ReplicaInbox, second_inbox: ReplicaInbox
+) -> None:
     await inbox.store([update(1), update(2)])
     await inbox.claim("a", 10, LEASE_S)
     assert await inbox.release("a", [1, 2]) == 2
@@ -86,7 +105,7 @@ async def test_released_rows_are_claimable_at_once(inbox: Inbox, second_inbox: I
 
 
 async def test_extend_renews_only_leases_still_held(
-    inbox: Inbox, second_inbox: Inbox, database_url: str
+    inbox: ReplicaInbox, second_inbox: ReplicaInbox, database_url: str
 ) -> None:
     await inbox.store([update(1), update(2)])
     await inbox.claim("a", 10, LEASE_S)
@@ -97,7 +116,7 @@ async def test_extend_renews_only_leases_still_held(
     assert await inbox.extend("a", [1, 2], LEASE_S) == {1}
 
 
-async def test_a_deferred_update_waits_until_its_time(inbox: Inbox) -> None:
+async def test_a_deferred_update_waits_until_its_time(inbox: ReplicaInbox) -> None:
     await inbox.store([update(1)])
     await inbox.claim("a", 10, LEASE_S)
     assert await inbox.defer("a", 1, utc_now() + timedelta(seconds=0.5), notice_sent=True)
@@ -107,7 +126,7 @@ async def test_a_deferred_update_waits_until_its_time(inbox: Inbox) -> None:
     assert (item.attempts, item.notice_sent) == (1, True)
 
 
-async def test_claim_order_interleaves_chats(inbox: Inbox) -> None:
+async def test_claim_order_interleaves_chats(inbox: ReplicaInbox) -> None:
     await inbox.store([update(n, chat=1) for n in range(1, 11)])
     await inbox.store([update(100 + n, chat=2 + n) for n in range(3)])
     first = await inbox.claim("a", 6, LEASE_S)
@@ -115,7 +134,7 @@ async def test_claim_order_interleaves_chats(inbox: Inbox) -> None:
 
 
 async def test_reply_markers_survive_a_takeover(
-    inbox: Inbox, second_inbox: Inbox, database_url: str
+    inbox: ReplicaInbox, second_inbox: ReplicaInbox, database_url: str
 ) -> None:
     await inbox.store([update(1), update(2)])
     await inbox.claim("a", 10, LEASE_S)
@@ -137,7 +156,7 @@ class Lease:
 
 
 async def test_recording_a_detection_marks_its_reply_as_being_sent_in_the_same_transaction(
-    repository: Repository, inbox: Inbox, second_inbox: Inbox, database_url: str
+    repository: Repository, inbox: ReplicaInbox, second_inbox: ReplicaInbox, database_url: str
 ) -> None:
     """Also when the photo was detected before (a takeover finds the earlier row)."""
     await inbox.store([update(1), update(2), update(3)])
@@ -152,7 +171,7 @@ async def test_recording_a_detection_marks_its_reply_as_being_sent_in_the_same_t
 
 
 async def test_done_rows_are_pruned_after_the_retention_in_batches(
-    inbox: Inbox, database_url: str
+    inbox: ReplicaInbox, database_url: str
 ) -> None:
     await inbox.store([update(n) for n in range(1, 8)])
     for item in await inbox.claim("a", 10, LEASE_S):
@@ -169,7 +188,7 @@ async def test_done_rows_are_pruned_after_the_retention_in_batches(
     assert await inbox.store([update(5)]) == 0, "a kept done row still stops a redelivery"
 
 
-async def test_backlog_counts_what_is_not_done(inbox: Inbox) -> None:
+async def test_backlog_counts_what_is_not_done(inbox: ReplicaInbox) -> None:
     assert (await inbox.backlog()).pending == 0
     assert (await inbox.backlog()).oldest_pending_s is None
     await inbox.store([update(1), update(2)])
@@ -184,10 +203,10 @@ async def test_backlog_counts_what_is_not_done(inbox: Inbox) -> None:
 async def test_workers_claiming_side_by_side_never_share_a_row(database_url: str) -> None:
     engines = [create_engine(database_url) for _ in range(3)]
     try:
-        inboxes = [Repository(create_sessionmaker(e)).inbox for e in engines]
+        inboxes = [ReplicaInbox(Repository(create_sessionmaker(e))) for e in engines]
         await inboxes[0].store([update(n, chat=n % 7) for n in range(1, 301)])
 
-        async def drain(inbox: Inbox, name: str) -> list[int]:
+        async def drain(inbox: ReplicaInbox, name: str) -> list[int]:
             taken: list[int] = []
             while (await inbox.backlog()).pending:
                 for item in await inbox.claim(name, 5, LEASE_S):

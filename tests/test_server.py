@@ -315,7 +315,7 @@ async def test_healthz_reports_the_inbox_backlog_and_the_oldest_pending_age(
         assert (health["backlog"], health["oldest_pending_s"]) == (0, None)
         await bot.services.repository.inbox.store([NewUpdate(1, '{"update_id": 1}', None, None)])
         await bot.services.repository.inbox.store([NewUpdate(2, '{"update_id": 2}', None, None)])
-        await bot.services.repository.inbox.claim("elsewhere", 1, 60)
+        await bot.services.repository.work_claims.claim("elsewhere", 1, 60)
         await asyncio.sleep(HEALTH_CACHE_S)
         _, _, health = await _get(f"{bot.base_url}/healthz")
         _, _, metrics = await _get(f"{bot.base_url}/metrics")
