@@ -44,35 +44,31 @@ async def test_each_command_answers_clearly_when_the_database_fails_after_intake
     """Updates reach the inbox (an update that cannot be stored is not handled at all, see
     test_polling_outage); every database call of the handlers then fails."""
     bot = await start_bot(db_timeout_s=1.0)
+    api = bot.api
     dead = create_engine(unreachable_database(kind, tmp_path))
     bot.services.repository = Repository(create_sessionmaker(dead), wait_timeout_s=1.0)
-    try:
-        await _answers_clearly(bot)
-    finally:
-        await dead.dispose()
-
-
-async def _answers_clearly(bot: RunningBot) -> None:
-    api = bot.api
 
     async def reply_to(text: str, user: int = USER) -> str:
         call = await bot.send(api.command_update(user, user, text), "sendMessage", timeout=40)
         return str(call.params["text"])
 
-    assert await reply_to("/start") == start.START_TEXT
-    assert await reply_to("/help") == help.HELP_TEXT
-    assert await reply_to("/feedback it works") == feedback.FAILED_TEXT
-    assert await reply_to("/settings") == settings.UNAVAILABLE_TEXT
-    assert await reply_to("/history") == history.UNAVAILABLE_TEXT
-    assert await reply_to("/stats", user=ADMIN_ID) == stats.UNAVAILABLE_TEXT
-    assert await reply_to("/forget") == forget.CONFIRM_TEXT
-    ask = api.sent(USER)[-1]
-    answer = await bot.send(
-        api.callback_update(USER, ask.result, f"forget:yes:{USER}"), "answerCallbackQuery"
-    )
-    assert answer.params["text"] == forget.FAILED_TEXT
-    await api.wait_idle(quiet=1.0)
-    assert api.calls_to("editMessageText") == []
+    try:
+        assert await reply_to("/start") == start.START_TEXT
+        assert await reply_to("/help") == help.HELP_TEXT
+        assert await reply_to("/feedback it works") == feedback.FAILED_TEXT
+        assert await reply_to("/settings") == settings.UNAVAILABLE_TEXT
+        assert await reply_to("/history") == history.UNAVAILABLE_TEXT
+        assert await reply_to("/stats", user=ADMIN_ID) == stats.UNAVAILABLE_TEXT
+        assert await reply_to("/forget") == forget.CONFIRM_TEXT
+        ask = api.sent(USER)[-1]
+        answer = await bot.send(
+            api.callback_update(USER, ask.result, f"forget:yes:{USER}"), "answerCallbackQuery"
+        )
+        assert answer.params["text"] == forget.FAILED_TEXT
+        await api.wait_idle(quiet=1.0)
+        assert api.calls_to("editMessageText") == []
+    finally:
+        await dead.dispose()
 
 
 async def test_photo_reply_refused_with_403_is_given_up_at_once_and_recorded(
