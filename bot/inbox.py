@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -64,18 +64,26 @@ def parse_json(body: bytes) -> Any:
         raise NotAnUpdate(f"not JSON: {exc}") from None
 
 
+@dataclass(kw_only=True)
+class Progress:
+    """How far a worker got with what it holds (an inbox row or an album); the workflow reads
+    and sets it."""
+
+    waiting_for_slot: bool = False
+    deferred: bool = False
+    finished: bool = False
+    notice_sent: bool = False
+    """Starts as stored with the row, so a takeover does not send a second "queued" notice."""
+    task: asyncio.Task[None] | None = None
+
+
 @dataclass
-class Job:
+class Job(Progress):
     """One claimed inbox row while a worker runs it."""
 
     item: InboxItem
     owner: str
     inbox: Inbox
-    waiting_for_slot: bool = False
-    deferred: bool = False
-    finished: bool = False
-    notice_sent: bool = field(default=False)
-    task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.notice_sent = self.item.notice_sent
@@ -111,17 +119,12 @@ class Job:
 
 
 @dataclass
-class AlbumJob:
+class AlbumJob(Progress):
     """One claimed album while a worker answers it; the same interface as Job for the workflow."""
 
     album: ClaimedAlbum
     owner: str
     albums: Albums
-    waiting_for_slot: bool = False
-    deferred: bool = False
-    finished: bool = False
-    notice_sent: bool = field(default=False)
-    task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
         self.notice_sent = self.album.notice_sent
