@@ -49,14 +49,13 @@ async def detect_and_reply(
     if not request.answers:
         return
     tr = request.tr
-    if not is_image:
-        try:
-            image_source(message)
-        except NotAnImage as exc:
-            services.metrics.errors.labels(kind=exc.kind).inc()
-            refusal = tr.gettext(exc.user_message)
-            await reply_once(services, job, lambda: reply_text(bot, message, refusal))
-            return
+    try:
+        image_source(message)
+    except NotAnImage as exc:
+        services.metrics.errors.labels(kind=exc.kind).inc()
+        refusal = tr.gettext(exc.user_message)
+        await reply_once(services, job, lambda: reply_text(bot, message, refusal))
+        return
     if not await go_ahead(bot, services, message, request.admission, job, tr):
         return
     async with services.detection_slots.job():
